@@ -1,0 +1,46 @@
+#include "core/broker.hpp"
+
+#include <algorithm>
+
+namespace tidemq::core {
+
+Broker::Broker(BrokerSettings settings, util::Clock& clock)
+    : settings_(std::move(settings)), clock_(clock), registry_(router_, settings_, clock) {}
+
+std::size_t Broker::publish(const MessagePtr& m) {
+  if (m->retain) retained_.put(m);
+  thread_local std::vector<RouteTarget> targets;
+  targets.clear();
+  router_.match(m->topic, targets);
+  if (targets.empty()) {
+    Stats::add(stats_.messages_dropped_no_subscribers);
+    return 0;
+  }
+  // MQTT 3.1.1 clients get one copy at the highest QoS of their matching subscriptions; MQTT 5
+  // clients one copy per subscription (each with its own Subscription Identifier).
+  if (targets.size() > 1)
+    std::sort(targets.begin(), targets.end(), [](const RouteTarget& a, const RouteTarget& b) { return a.session < b.session; });
+  std::size_t queued = 0;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const RouteTarget& t = targets[i];
+    if (t.options.no_local && t.session->id() == m->publisher) continue;
+    std::uint8_t qos = std::min(m->qos, t.options.qos);
+    if (t.session->protocol_level() != mqtt::kV5) {
+      // Fold the following targets of the same session into this one.
+      while (i + 1 < targets.size() && targets[i + 1].session == t.session) {
+        ++i;
+        if (!(targets[i].options.no_local && t.session->id() == m->publisher))
+          qos = std::max(qos, std::min(m->qos, targets[i].options.qos));
+      }
+      if (!t.session->deliver(Delivery{m, qos, false, 0})) Stats::add(stats_.messages_dropped_queue_full);
+    } else {
+      bool retain = t.options.retain_as_published && m->retain;
+      if (!t.session->deliver(Delivery{m, qos, retain, t.sub_id})) Stats::add(stats_.messages_dropped_queue_full);
+    }
+    ++queued;
+  }
+  targets.clear();  // drop the session references now, not at the next publish
+  return queued;
+}
+
+}  // namespace tidemq::core

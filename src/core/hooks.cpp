@@ -1,0 +1,31 @@
+#include "core/hooks.hpp"
+
+#include <algorithm>
+
+namespace tidemq::core {
+
+Hooks::Handle Hooks::add_admission(int priority, AdmissionHook hook) {
+  std::lock_guard lk(mu_);
+  Handle h = next_handle_++;
+  chain_.push_back(Entry{priority, h, std::move(hook)});
+  std::stable_sort(chain_.begin(), chain_.end(), [](const Entry& a, const Entry& b) { return a.priority < b.priority; });
+  publish_locked();
+  return h;
+}
+
+void Hooks::remove_admission(Handle h) {
+  std::lock_guard lk(mu_);
+  std::erase_if(chain_, [h](const Entry& e) { return e.handle == h; });
+  publish_locked();
+}
+
+void Hooks::publish_locked() { snapshot_.store(std::make_shared<const Chain>(chain_)); }
+
+std::optional<AdmissionRefusal> Hooks::run_admission(const AdmissionRequest& req) const {
+  auto chain = snapshot_.load();
+  for (const auto& e : *chain)
+    if (auto refusal = e.hook(req)) return refusal;
+  return std::nullopt;
+}
+
+}  // namespace tidemq::core

@@ -1,0 +1,314 @@
+#include "core/session_registry.hpp"
+
+#include <algorithm>
+
+namespace tidemq::core {
+
+using std::chrono::seconds;
+
+namespace {
+constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
+}
+
+MessagePtr will_message(const ClientId& client_id, const mqtt::Will& will, util::TimePoint now) {
+  auto m = std::make_shared<Message>();
+  m->topic = will.topic;
+  m->payload = will.payload;
+  m->qos = will.qos;
+  m->retain = will.retain;
+  m->props = will.props;
+  m->props.will_delay.reset();
+  m->publisher = client_id;
+  if (m->props.message_expiry) m->expires_at = now + seconds(*m->props.message_expiry);
+  return m;
+}
+
+SessionRegistry::SessionRegistry(Router& router, const BrokerSettings& settings, util::Clock& clock)
+    : router_(router), settings_(settings), clock_(clock) {}
+
+std::vector<std::string> SessionRegistry::take_filters(SessionState& st) {
+  std::vector<std::string> filters;
+  filters.reserve(st.subscriptions.size());
+  for (const auto& [f, _] : st.subscriptions) filters.push_back(f);
+  st.subscriptions.clear();
+  return filters;
+}
+
+void SessionRegistry::unsubscribe_all(Session* s, const std::vector<std::string>& filters) {
+  for (const auto& f : filters) router_.unsubscribe(s, f);
+}
+
+void SessionRegistry::forget_locked(const SessionPtr& s, SessionState& st) {
+  st.discarded = true;
+  st.queue.clear();
+  auto it = sessions_.find(s->id());
+  if (it != sessions_.end() && it->second == s) sessions_.erase(it);
+}
+
+AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start,
+                                     const std::shared_ptr<SessionOwner>& owner, std::uint8_t protocol_level,
+                                     std::uint32_t expiry_interval) {
+  AttachResult result;
+  std::shared_ptr<SessionOwner> previous;
+  {
+    std::lock_guard lk(mu_);
+    const auto now = clock_.now();
+    if (auto it = sessions_.find(client_id); it != sessions_.end()) {
+      SessionPtr old = it->second;
+      auto st = old->lock();
+      if (st->owner_token) {
+        previous = st->owner.lock();
+        st->owner.reset();
+        st->owner_token = nullptr;
+        old->set_online(false);
+        connected_.fetch_sub(1, std::memory_order_relaxed);
+      }
+      if (clean_start) {
+        // The old session ends here: a will it still held is due now.
+        if (st->pending_will) result.wills.push_back(will_message(client_id, *st->pending_will, now));
+        st->pending_will.reset();
+        auto filters = take_filters(*st);
+        forget_locked(old, *st);
+        unsubscribe_all(old.get(), filters);
+      } else {
+        st->pending_will.reset();  // a reconnect before the will delay suppresses the will
+        st->expires_at.reset();
+        result.session = old;
+        result.session_present = true;
+      }
+    }
+    if (!result.session) {
+      result.session = std::make_shared<Session>(client_id, settings_.max_mqueue_len);
+      sessions_.emplace(client_id, result.session);
+    }
+    {
+      auto st = result.session->lock();
+      st->owner = owner;
+      st->owner_token = owner.get();
+      st->notify_pending = false;
+      st->protocol_level = protocol_level;
+      st->expiry_interval = expiry_interval;
+    }
+    result.session->set_online(true);
+    result.session->set_protocol_level(protocol_level);
+    connected_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
+  return result;
+}
+
+std::vector<MessagePtr> SessionRegistry::detach(const SessionPtr& s, const SessionOwner* owner,
+                                                std::optional<mqtt::Will> will) {
+  std::vector<MessagePtr> publish_now;
+  std::lock_guard lk(mu_);
+  auto st = s->lock();
+  if (!st->owned_by(owner)) return publish_now;
+  st->owner.reset();
+  st->owner_token = nullptr;
+  st->notify_pending = false;
+  s->set_online(false);
+  connected_.fetch_sub(1, std::memory_order_relaxed);
+  const auto now = clock_.now();
+  const std::uint32_t expiry = st->expiry_interval;
+  if (expiry == 0) {
+    if (will) publish_now.push_back(will_message(s->id(), *will, now));
+    auto filters = take_filters(*st);
+    forget_locked(s, *st);
+    unsubscribe_all(s.get(), filters);
+    return publish_now;
+  }
+  if (expiry != kNeverExpires) {
+    st->expires_at = now + seconds(expiry);
+    timers_.emplace(*st->expires_at, s);
+  }
+  if (will) {
+    const std::uint32_t delay = std::min(will->props.will_delay.value_or(0), expiry);
+    if (delay == 0) {
+      publish_now.push_back(will_message(s->id(), *will, now));
+    } else {
+      st->will_due = now + seconds(delay);
+      st->pending_will = std::move(will);
+      timers_.emplace(st->will_due, s);
+    }
+  }
+  return publish_now;
+}
+
+std::vector<MessagePtr> SessionRegistry::sweep() {
+  std::vector<MessagePtr> publish_now;
+  std::lock_guard lk(mu_);
+  const auto now = clock_.now();
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    SessionPtr s = timers_.begin()->second.lock();
+    timers_.erase(timers_.begin());
+    if (!s) continue;
+    auto st = s->lock();
+    if (st->discarded || st->owner_token) continue;  // stale timer: reconnected or gone
+    const bool expired = st->expires_at && *st->expires_at <= now;
+    if (st->pending_will && (st->will_due <= now || expired)) {
+      publish_now.push_back(will_message(s->id(), *st->pending_will, now));
+      st->pending_will.reset();
+    }
+    if (expired) {
+      auto filters = take_filters(*st);
+      forget_locked(s, *st);
+      unsubscribe_all(s.get(), filters);
+    }
+  }
+  return publish_now;
+}
+
+std::size_t SessionRegistry::session_count() const {
+  std::lock_guard lk(mu_);
+  return sessions_.size();
+}
+
+namespace {
+ClientInfo describe(const SessionPtr& s) {
+  auto st = s->lock();
+  ClientInfo i;
+  i.client_id = s->id();
+  i.connected = st->owner_token != nullptr;
+  if (auto o = st->owner.lock()) i.peer_address = o->peer_address();
+  i.protocol_level = st->protocol_level;
+  i.subscriptions = st->subscriptions.size();
+  i.queued = st->queue.size();
+  i.inflight = st->inflight.size();
+  i.expiry_interval = st->expiry_interval;
+  return i;
+}
+}  // namespace
+
+std::vector<ClientInfo> SessionRegistry::list(std::size_t offset, std::size_t limit) const {
+  std::vector<SessionPtr> picked;
+  {
+    std::lock_guard lk(mu_);
+    std::size_t i = 0;
+    for (const auto& [_, s] : sessions_) {
+      if (picked.size() >= limit) break;
+      if (i++ >= offset) picked.push_back(s);
+    }
+  }
+  std::vector<ClientInfo> out;
+  out.reserve(picked.size());
+  for (const auto& s : picked) out.push_back(describe(s));
+  return out;
+}
+
+std::optional<ClientInfo> SessionRegistry::info(const ClientId& id) const {
+  SessionPtr s;
+  {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return std::nullopt;
+    s = it->second;
+  }
+  return describe(s);
+}
+
+bool SessionRegistry::kick(const ClientId& id, const DisconnectInfo& why) {
+  std::shared_ptr<SessionOwner> owner;
+  {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return false;
+    owner = it->second->lock()->owner.lock();
+  }
+  if (!owner) return false;
+  owner->kick(why);
+  return true;
+}
+
+std::size_t SessionRegistry::evict_connections(std::size_t max, const DisconnectInfo& why) {
+  std::vector<std::shared_ptr<SessionOwner>> owners;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [_, s] : sessions_) {
+      if (owners.size() >= max) break;
+      if (!s->online()) continue;
+      if (auto o = s->lock()->owner.lock()) owners.push_back(std::move(o));
+    }
+  }
+  for (auto& o : owners) o->kick(why);
+  return owners.size();
+}
+
+std::size_t SessionRegistry::kick_all(const DisconnectInfo& why) {
+  return evict_connections(static_cast<std::size_t>(-1), why);
+}
+
+std::vector<ClientId> SessionRegistry::offline_sessions(std::size_t max) const {
+  std::vector<ClientId> out;
+  std::lock_guard lk(mu_);
+  for (const auto& [id, s] : sessions_) {
+    if (out.size() >= max) break;
+    if (!s->online()) out.push_back(id);
+  }
+  return out;
+}
+
+std::optional<SessionSnapshot> SessionRegistry::export_session(const ClientId& id, std::string* error) {
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) {
+    if (error) *error = "no such session";
+    return std::nullopt;
+  }
+  SessionPtr s = it->second;
+  if (s->online()) {
+    if (error) *error = "session is connected";
+    return std::nullopt;
+  }
+  SessionSnapshot snap = s->to_snapshot(clock_.now());
+  auto st = s->lock();
+  st->pending_will.reset();
+  auto filters = take_filters(*st);
+  forget_locked(s, *st);
+  unsubscribe_all(s.get(), filters);
+  return snap;
+}
+
+bool SessionRegistry::import_session(const SessionSnapshot& snap, std::string* error) {
+  std::lock_guard lk(mu_);
+  if (sessions_.contains(snap.client_id)) {
+    if (error) *error = "client id already has a session here";
+    return false;
+  }
+  const auto now = clock_.now();
+  SessionPtr s = Session::from_snapshot(snap, settings_.max_mqueue_len, now);
+  {
+    auto st = s->lock();
+    for (const auto& [filter, sub] : st->subscriptions) router_.subscribe(s, filter, sub);
+    if (st->expires_at) timers_.emplace(*st->expires_at, s);
+    if (st->pending_will) timers_.emplace(st->will_due, s);
+  }
+  s->set_protocol_level(snap.protocol_level);
+  sessions_.emplace(snap.client_id, std::move(s));
+  return true;
+}
+
+bool SessionRegistry::discard_session(const ClientId& id) {
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return false;
+  SessionPtr s = it->second;
+  std::shared_ptr<SessionOwner> owner;
+  {
+    auto st = s->lock();
+    owner = st->owner.lock();
+    if (st->owner_token) {
+      st->owner_token = nullptr;
+      st->owner.reset();
+      s->set_online(false);
+      connected_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    st->pending_will.reset();
+    auto filters = take_filters(*st);
+    forget_locked(s, *st);
+    unsubscribe_all(s.get(), filters);
+  }
+  if (owner) owner->kick(DisconnectInfo{0x98, std::nullopt});
+  return true;
+}
+
+}  // namespace tidemq::core
