@@ -1,0 +1,265 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <thread>
+#include <variant>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace tidemq::app {
+
+namespace {
+
+using Type = KeySpec::Type;
+constexpr std::int64_t kU16 = 65535;
+constexpr std::int64_t kU32 = 4294967295LL;
+
+}  // namespace
+
+const std::vector<KeySpec>& config_keys() {
+  static const std::vector<KeySpec> keys = {
+      {"node.name", Type::string, "\"tidemq@127.0.0.1\""},
+      {"node.data_dir", Type::string, "\"data\""},
+      {"node.io_threads", Type::integer, "0", 0, 256},
+      {"listeners.tcp.*.bind", Type::string, "\"0.0.0.0:1883\""},
+      {"mqtt.max_packet_size", Type::integer, "1048576", 64, 268435460},
+      {"mqtt.max_inflight", Type::integer, "32", 1, kU16},
+      {"mqtt.max_mqueue_len", Type::integer, "1000", 1, 100000000},
+      {"mqtt.max_keepalive", Type::integer, "65535", 1, kU16},
+      {"mqtt.max_topic_alias", Type::integer, "65535", 0, kU16},
+      {"mqtt.retain_available", Type::boolean, "true"},
+      {"mqtt.shared_subscription", Type::boolean, "true"},
+      {"mqtt.wildcard_subscription", Type::boolean, "true"},
+      {"mqtt.max_qos_allowed", Type::integer, "2", 0, 2},
+      {"mqtt.max_connections", Type::integer, "1000000", 1, 100000000},
+      {"mqtt.session_expiry_max", Type::integer, "7200", 0, kU32},
+      {"mqtt.max_clientid_len", Type::integer, "65535", 23, kU16},
+      {"mqtt.idle_timeout", Type::integer, "15", 1, 3600},
+      {"log.level", Type::string, "\"info\""},
+      {"log.file", Type::string, "\"\""},
+  };
+  return keys;
+}
+
+namespace {
+
+using Value = std::variant<std::int64_t, bool, std::string>;
+
+struct Setting {
+  const KeySpec* spec;
+  Value value;
+  std::string origin;  // "conf/tidemq.conf line 12", "environment TIDEMQ_X", "--set"
+};
+
+bool matches_pattern(std::string_view pattern, std::string_view key) {
+  while (true) {
+    auto pdot = pattern.find('.');
+    auto kdot = key.find('.');
+    auto pseg = pattern.substr(0, pdot);
+    auto kseg = key.substr(0, kdot);
+    if (pseg != "*" && pseg != kseg) return false;
+    if (kseg.empty()) return false;
+    if (pdot == std::string_view::npos || kdot == std::string_view::npos) return pdot == kdot;
+    pattern.remove_prefix(pdot + 1);
+    key.remove_prefix(kdot + 1);
+  }
+}
+
+const KeySpec* find_spec(std::string_view key) {
+  for (const auto& s : config_keys())
+    if (matches_pattern(s.name, key)) return &s;
+  return nullptr;
+}
+
+std::string expectation(const KeySpec& s) {
+  switch (s.type) {
+    case Type::integer: return fmt::format("an integer from {} to {}", s.min, s.max);
+    case Type::boolean: return "true or false";
+    case Type::string: return "a string";
+  }
+  return "";
+}
+
+[[noreturn]] void bad_value(const KeySpec& s, std::string_view key, const std::string& origin, std::string_view why = {}) {
+  throw ConfigError(fmt::format("bad value for '{}' ({}): expected {}{}{}", key, origin, expectation(s),
+                                why.empty() ? "" : "; ", why));
+}
+
+Value convert(const toml::node& node, const KeySpec& s, std::string_view key, const std::string& origin) {
+  switch (s.type) {
+    case Type::integer: {
+      auto v = node.value<std::int64_t>();
+      if (!node.is_integer() || !v || *v < s.min || *v > s.max) bad_value(s, key, origin);
+      return *v;
+    }
+    case Type::boolean:
+      if (!node.is_boolean()) bad_value(s, key, origin);
+      return *node.value<bool>();
+    case Type::string:
+      if (!node.is_string()) bad_value(s, key, origin);
+      return *node.value<std::string>();
+  }
+  bad_value(s, key, origin);
+}
+
+// A value given as text (environment, --set): TOML syntax, or a bare string for string keys.
+Value convert_text(std::string_view text, const KeySpec& s, std::string_view key, const std::string& origin) {
+  std::string doc = "v = " + std::string(text);
+  toml::table parsed;
+  try {
+    parsed = toml::parse(doc);
+  } catch (const toml::parse_error&) {
+  }
+  const toml::node* v = parsed.get("v");
+  if (s.type == Type::string && !(v && v->is_string())) return std::string(text);
+  if (v) return convert(*v, s, key, origin);
+  bad_value(s, key, origin);
+}
+
+void flatten(const toml::table& table, const std::string& prefix, const std::string& file,
+             std::map<std::string, Setting>& out) {
+  for (const auto& [k, node] : table) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    const auto line = node.source().begin.line;
+    std::string origin = fmt::format("{} line {}", file, line);
+    if (const auto* sub = node.as_table()) {
+      flatten(*sub, key, file, out);
+      continue;
+    }
+    const KeySpec* spec = find_spec(key);
+    if (!spec) throw ConfigError(fmt::format("unknown key '{}' ({})", key, origin));
+    out[key] = Setting{spec, convert(node, *spec, key, origin), origin};
+  }
+}
+
+void apply_text(std::map<std::string, Setting>& settings, const std::string& key, std::string_view text,
+                const std::string& origin) {
+  const KeySpec* spec = find_spec(key);
+  if (!spec) throw ConfigError(fmt::format("unknown key '{}' ({})", key, origin));
+  settings[key] = Setting{spec, convert_text(text, *spec, key, origin), origin};
+}
+
+struct Reader {
+  const std::map<std::string, Setting>& settings;
+
+  const Setting* find(const std::string& key) const {
+    auto it = settings.find(key);
+    return it == settings.end() ? nullptr : &it->second;
+  }
+  Value get(const std::string& key) const {
+    if (const Setting* s = find(key)) return s->value;
+    const KeySpec* spec = find_spec(key);
+    return convert_text(spec->default_value, *spec, key, "default");
+  }
+  std::int64_t integer(const std::string& key) const { return std::get<std::int64_t>(get(key)); }
+  bool boolean(const std::string& key) const { return std::get<bool>(get(key)); }
+  std::string string(const std::string& key) const { return std::get<std::string>(get(key)); }
+  std::string origin(const std::string& key) const {
+    const Setting* s = find(key);
+    return s ? s->origin : "default";
+  }
+};
+
+TcpListenerConfig parse_bind(const std::string& name, const std::string& text, const std::string& key,
+                             const std::string& origin) {
+  auto fail = [&](const char* why) -> TcpListenerConfig {
+    throw ConfigError(fmt::format("bad value for '{}' ({}): expected \"host:port\" or \"port\"; {}", key, origin, why));
+  };
+  std::string host = "0.0.0.0";
+  std::string port_text = text;
+  if (auto colon = text.rfind(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.empty()) return fail("empty host");
+  }
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535) return fail("bad port");
+  return TcpListenerConfig{name, host, static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace
+
+Config load_config(const std::string& path, const std::vector<std::string>& sets, char** env) {
+  std::map<std::string, Setting> settings;
+  toml::table parsed;
+  try {
+    parsed = toml::parse_file(path);
+  } catch (const toml::parse_error& err) {
+    throw ConfigError(fmt::format("{} line {}: {}", path, err.source().begin.line, err.description()));
+  }
+  flatten(parsed, "", path, settings);
+
+  for (char** e = env; e && *e; ++e) {
+    std::string_view var(*e);
+    auto eq = var.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view name = var.substr(0, eq);
+    if (!name.starts_with("TIDEMQ_") || name.find("__") == std::string_view::npos) continue;
+    std::string key;
+    std::string_view rest = name.substr(7);
+    for (std::size_t i = 0; i < rest.size(); ++i) {
+      if (rest[i] == '_' && i + 1 < rest.size() && rest[i + 1] == '_') {
+        key += '.';
+        ++i;
+      } else {
+        key += static_cast<char>(std::tolower(static_cast<unsigned char>(rest[i])));
+      }
+    }
+    apply_text(settings, key, var.substr(eq + 1), fmt::format("environment variable {}", name));
+  }
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) throw ConfigError(fmt::format("--set '{}': expected key=value", s));
+    apply_text(settings, s.substr(0, eq), std::string_view(s).substr(eq + 1), fmt::format("--set {}", s));
+  }
+
+  Reader r{settings};
+  Config c;
+  c.source = path;
+  c.node_name = r.string("node.name");
+  if (c.node_name.find('@') == std::string::npos || c.node_name.front() == '@' || c.node_name.back() == '@')
+    throw ConfigError(fmt::format("bad value for 'node.name' ({}): expected \"name@host\"", r.origin("node.name")));
+  c.data_dir = r.string("node.data_dir");
+  c.io_threads = static_cast<unsigned>(r.integer("node.io_threads"));
+  if (c.io_threads == 0) c.io_threads = std::max(1u, std::thread::hardware_concurrency());
+
+  for (const auto& [key, s] : settings) {
+    if (!matches_pattern("listeners.tcp.*.bind", key)) continue;
+    std::string name = key.substr(14, key.size() - 14 - 5);
+    c.tcp_listeners.push_back(parse_bind(name, std::get<std::string>(s.value), key, s.origin));
+  }
+  if (c.tcp_listeners.empty())
+    c.tcp_listeners.push_back(parse_bind("default", "0.0.0.0:1883", "listeners.tcp.default.bind", "default"));
+
+  auto& m = c.mqtt;
+  m.node_name = c.node_name;
+  m.max_packet_size = static_cast<std::uint32_t>(r.integer("mqtt.max_packet_size"));
+  m.max_inflight = static_cast<std::uint16_t>(r.integer("mqtt.max_inflight"));
+  m.max_mqueue_len = static_cast<std::size_t>(r.integer("mqtt.max_mqueue_len"));
+  m.max_keepalive = static_cast<std::uint16_t>(r.integer("mqtt.max_keepalive"));
+  m.max_topic_alias = static_cast<std::uint16_t>(r.integer("mqtt.max_topic_alias"));
+  m.retain_available = r.boolean("mqtt.retain_available");
+  m.shared_subscription = r.boolean("mqtt.shared_subscription");
+  m.wildcard_subscription = r.boolean("mqtt.wildcard_subscription");
+  m.max_qos = static_cast<std::uint8_t>(r.integer("mqtt.max_qos_allowed"));
+  m.max_connections = static_cast<std::size_t>(r.integer("mqtt.max_connections"));
+  m.session_expiry_max = static_cast<std::uint32_t>(r.integer("mqtt.session_expiry_max"));
+  m.max_clientid_len = static_cast<std::size_t>(r.integer("mqtt.max_clientid_len"));
+  c.idle_timeout = static_cast<unsigned>(r.integer("mqtt.idle_timeout"));
+
+  c.log_level = r.string("log.level");
+  static const std::vector<std::string> levels = {"trace", "debug", "info", "warning", "error", "critical", "off"};
+  if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end())
+    throw ConfigError(fmt::format("bad value for 'log.level' ({}): expected one of trace, debug, info, warning, "
+                                  "error, critical, off",
+                                  r.origin("log.level")));
+  if (auto f = r.string("log.file"); !f.empty()) c.log_file = f;
+  return c;
+}
+
+}  // namespace tidemq::app

@@ -1,0 +1,39 @@
+// The threading model: N data io_contexts with one thread each (a connection stays on one for
+// life, so its Channel is single-threaded) plus one control io_context for timers, listeners'
+// accept loops and — later — cluster links, the admin API and plugins.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+namespace tidemq::runtime {
+
+class IoPool {
+ public:
+  explicit IoPool(std::size_t data_threads);
+  ~IoPool();
+
+  boost::asio::io_context& control() { return control_; }
+  boost::asio::io_context& next_data();  // round-robin
+  std::size_t data_threads() const { return data_.size(); }
+
+  // Runs the data threads in the background and the control context on the calling thread
+  // until stop(); then joins the data threads.
+  void run();
+  void stop();
+
+ private:
+  using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
+  boost::asio::io_context control_{1};
+  std::vector<std::unique_ptr<boost::asio::io_context>> data_;
+  std::vector<Guard> guards_;
+  std::vector<std::thread> threads_;
+  std::size_t next_ = 0;
+};
+
+}  // namespace tidemq::runtime
