@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# tidemq developer entry point (the README's Quick start):
+#   tools/dev.sh run    install what is missing, build, run a node with conf/tidemq.conf (foreground)
+#   tools/dev.sh test   install what is missing, build, run every test (unit + integration)
+#   tools/dev.sh build  install what is missing and build
+# Extra arguments after `run` go to tidemq (e.g. --set log.level=debug).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev nlohmann-json3-dev libfmt-dev
+          libspdlog-dev libtomlplusplus-dev libcli11-dev catch2
+          mosquitto-clients mosquitto python3 python3-paho-mqtt python3-pytest)
+
+install_missing() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${TIDEMQ_CMAKE_ARGS:-} > /dev/null
+  cmake --build build
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  run)
+    install_missing
+    build
+    exec build/src/tidemq --config conf/tidemq.conf "$@"
+    ;;
+  test)
+    install_missing
+    build
+    cd build
+    exec ctest --output-on-failure --timeout 900 "$@"
+    ;;
+  build)
+    install_missing
+    build
+    ;;
+  *)
+    echo "usage: tools/dev.sh run|test|build [args]" >&2
+    exit 2
+    ;;
+esac
