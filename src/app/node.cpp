@@ -53,6 +53,8 @@ struct Node::Impl {
     spdlog::info("signal {}: stopping; {} connection(s) to close", signal, tracker.size());
     for (auto& l : listeners) l->stop();
     sweep_timer.cancel();
+    // Wills first, so that subscribers still connected receive them before their DISCONNECT.
+    broker.publish_all(broker.registry().take_connected_wills());
     tracker.kick_all(core::DisconnectInfo{mqtt::rc::server_shutting_down, std::nullopt});
     shutdown_deadline = clock.now() + kShutdownGrace;
     wait_for_connections();

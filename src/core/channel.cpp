@@ -160,10 +160,9 @@ void Channel::on_connect(Connect& c) {
 
   client_id_ = c.client_id;
   auto owner = owner_.lock();
-  AttachResult res = broker_.registry().attach(client_id_, c.clean_start, owner, version_, expiry);
+  AttachResult res = broker_.registry().attach(client_id_, c.clean_start, owner, version_, expiry, std::move(c.will));
   broker_.publish_all(res.wills);
   session_ = std::move(res.session);
-  will_ = std::move(c.will);
   state_ = State::connected;
 
   Connack ack;
@@ -374,19 +373,17 @@ void Channel::on_disconnect(const Disconnect& d) {
     }
     if (invalid) return disconnect(rc::protocol_error);
   }
-  std::optional<Will> will;
-  if (version_ == kV5 && d.reason == rc::disconnect_with_will) will = std::move(will_);
-  finish(std::move(will));
+  finish(version_ == kV5 && d.reason == rc::disconnect_with_will);
 }
 
-void Channel::disconnect(std::uint8_t reason, bool publish_will) {
+void Channel::disconnect(std::uint8_t reason) {
   if (state_ != State::connected) {
     state_ = State::closed;
     close_ = true;
     return;
   }
   if (version_ == kV5) send(Disconnect{reason, {}});
-  finish(publish_will ? std::move(will_) : std::nullopt);
+  finish(true);
 }
 
 void Channel::on_kick(const DisconnectInfo& why) {
@@ -395,28 +392,30 @@ void Channel::on_kick(const DisconnectInfo& why) {
     close_ = true;
     return;
   }
+  pump();  // what is already queued goes out before the DISCONNECT
   if (version_ == kV5) {
     Disconnect d{why.reason, {}};
     d.props.server_reference = why.server_reference;
     send(d);
   }
-  // A taken-over session lives on elsewhere: its will is not published (nor would detach allow it).
-  finish(why.reason == rc::session_taken_over ? std::nullopt : std::move(will_));
+  // After a takeover the session is no longer ours: detach is a no-op and the registry already
+  // decided about the will.
+  finish(true);
 }
 
 void Channel::on_keepalive_timeout() { disconnect(rc::keep_alive_timeout); }
 
 void Channel::on_connection_lost() {
-  if (state_ == State::connected) finish(std::move(will_));
+  if (state_ == State::connected) finish(true);
   state_ = State::closed;
   close_ = true;
 }
 
-void Channel::finish(std::optional<Will> will) {
+void Channel::finish(bool publish_will) {
   if (state_ == State::closed) return;
   state_ = State::closed;
   close_ = true;
-  if (session_) broker_.publish_all(broker_.registry().detach(session_, token_, std::move(will)));
+  if (session_) broker_.publish_all(broker_.registry().detach(session_, token_, publish_will));
 }
 
 // ---- outbound deliveries ------------------------------------------------------------------

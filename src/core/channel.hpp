@@ -54,8 +54,8 @@ class Channel {
   void on_disconnect(const mqtt::Disconnect& d);
 
   void refuse_connect(std::uint8_t v5_reason, std::optional<std::string> server_reference = std::nullopt);
-  void disconnect(std::uint8_t reason, bool publish_will = true);  // server-initiated, while connected
-  void finish(std::optional<mqtt::Will> will);                     // detach from the session once
+  void disconnect(std::uint8_t reason);   // server-initiated, while connected; the will is published
+  void finish(bool publish_will);         // detach from the session, once
   void send(const mqtt::Packet& p);
   void send_ack(mqtt::PacketType type, std::uint16_t packet_id, std::uint8_t reason);
   void resume_inflight();
@@ -75,7 +75,6 @@ class Channel {
   const SessionOwner* token_ = nullptr;
   ClientId client_id_;
   SessionPtr session_;
-  std::optional<mqtt::Will> will_;
   std::uint16_t keep_alive_ = 0;
 
   // What the client told us in CONNECT.

@@ -60,6 +60,7 @@ struct SessionState {
   bool notify_pending = false;
   bool discarded = false;                      // removed from the registry: deliveries are ignored
 
+  std::optional<mqtt::Will> will;              // the will of the attached connection
   std::optional<mqtt::Will> pending_will;      // a delayed will waiting for its time
   util::TimePoint will_due{};
   std::optional<util::TimePoint> expires_at;   // set while offline (none = never)

@@ -47,7 +47,7 @@ void SessionRegistry::forget_locked(const SessionPtr& s, SessionState& st) {
 
 AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start,
                                      const std::shared_ptr<SessionOwner>& owner, std::uint8_t protocol_level,
-                                     std::uint32_t expiry_interval) {
+                                     std::uint32_t expiry_interval, std::optional<mqtt::Will> will) {
   AttachResult result;
   std::shared_ptr<SessionOwner> previous;
   {
@@ -62,6 +62,9 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
         st->owner_token = nullptr;
         old->set_online(false);
         connected_.fetch_sub(1, std::memory_order_relaxed);
+        if (st->will && (clean_start || st->will->props.will_delay.value_or(0) == 0))
+          result.wills.push_back(will_message(client_id, *st->will, now));
+        st->will.reset();
       }
       if (clean_start) {
         // The old session ends here: a will it still held is due now.
@@ -88,6 +91,7 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
       st->notify_pending = false;
       st->protocol_level = protocol_level;
       st->expiry_interval = expiry_interval;
+      st->will = std::move(will);
     }
     result.session->set_online(true);
     result.session->set_protocol_level(protocol_level);
@@ -97,12 +101,14 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
   return result;
 }
 
-std::vector<MessagePtr> SessionRegistry::detach(const SessionPtr& s, const SessionOwner* owner,
-                                                std::optional<mqtt::Will> will) {
+std::vector<MessagePtr> SessionRegistry::detach(const SessionPtr& s, const SessionOwner* owner, bool publish_will) {
   std::vector<MessagePtr> publish_now;
   std::lock_guard lk(mu_);
   auto st = s->lock();
   if (!st->owned_by(owner)) return publish_now;
+  std::optional<mqtt::Will> will = std::move(st->will);
+  st->will.reset();
+  if (!publish_will) will.reset();
   st->owner.reset();
   st->owner_token = nullptr;
   st->notify_pending = false;
@@ -156,6 +162,18 @@ std::vector<MessagePtr> SessionRegistry::sweep() {
     }
   }
   return publish_now;
+}
+
+std::vector<MessagePtr> SessionRegistry::take_connected_wills() {
+  std::vector<MessagePtr> wills;
+  std::lock_guard lk(mu_);
+  const auto now = clock_.now();
+  for (const auto& [id, s] : sessions_) {
+    auto st = s->lock();
+    if (st->owner_token && st->will) wills.push_back(will_message(id, *st->will, now));
+    st->will.reset();
+  }
+  return wills;
 }
 
 std::size_t SessionRegistry::session_count() const {

@@ -41,15 +41,20 @@ class SessionRegistry {
  public:
   SessionRegistry(Router& router, const BrokerSettings& settings, util::Clock& clock);
 
-  // Attaches `owner` to the session of `client_id` (creating or, with clean_start, replacing it).
-  // A connection already attached is told to go with DISCONNECT 0x8E; its will is not published.
+  // Attaches `owner` (whose CONNECT carried `will`) to the session of `client_id`, creating it or,
+  // with clean_start, replacing it. A connection already attached is told to go with DISCONNECT
+  // 0x8E; its will follows MQTT 5 §3.1.4: published now when its session ends (clean start) or
+  // its Will Delay is 0, otherwise suppressed because the session has a connection again.
   AttachResult attach(const ClientId& client_id, bool clean_start, const std::shared_ptr<SessionOwner>& owner,
-                      std::uint8_t protocol_level, std::uint32_t expiry_interval);
+                      std::uint8_t protocol_level, std::uint32_t expiry_interval, std::optional<mqtt::Will> will);
 
-  // The connection `owner` ended. `will` is the will to publish (already decided by the caller:
-  // none after a normal DISCONNECT). Returns the messages to publish now; a delayed will is kept.
-  // No-op when `owner` no longer owns the session (it was taken over).
-  std::vector<MessagePtr> detach(const SessionPtr& session, const SessionOwner* owner, std::optional<mqtt::Will> will);
+  // The connection `owner` ended; `publish_will` is false after a normal DISCONNECT. Returns the
+  // messages to publish now; a delayed will is kept until it is due. No-op when `owner` no longer
+  // owns the session (it was taken over).
+  std::vector<MessagePtr> detach(const SessionPtr& session, const SessionOwner* owner, bool publish_will);
+
+  // Shutdown: takes the wills of every connected session (to publish before connections close).
+  std::vector<MessagePtr> take_connected_wills();
 
   // Due delayed wills and expired sessions; call periodically. Returns wills to publish.
   std::vector<MessagePtr> sweep();

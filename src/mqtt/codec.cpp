@@ -40,6 +40,7 @@ class Reader {
     std::uint32_t value = 0;
     for (int i = 0; i < 4; ++i) {
       std::uint8_t b = u8();
+      if (i > 0 && b == 0) malformed("variable byte integer not in its shortest form");
       value |= static_cast<std::uint32_t>(b & 0x7F) << (7 * i);
       if (!(b & 0x80)) return value;
     }
@@ -369,11 +370,12 @@ Subscribe decode_subscribe(Reader& r, bool v5) {
     std::uint8_t o = r.u8();
     if (v5 ? (o & 0xC0) : (o & 0xFC)) malformed("reserved subscription option bits set");
     e.options.qos = o & 0x03;
-    if (e.options.qos == 3) malformed("subscription QoS 3");
+    // MQTT 5 §3.8.3.1 calls these a Protocol Error; 3.1.1 calls them malformed.
+    if (e.options.qos == 3) v5 ? protocol_error("subscription QoS 3") : malformed("subscription QoS 3");
     e.options.no_local = o & 0x04;
     e.options.retain_as_published = o & 0x08;
     e.options.retain_handling = (o >> 4) & 0x03;
-    if (e.options.retain_handling == 3) malformed("retain handling 3");
+    if (e.options.retain_handling == 3) protocol_error("retain handling 3");
     s.entries.push_back(std::move(e));
   }
   if (s.entries.empty()) v5 ? protocol_error("SUBSCRIBE without topic filters") : malformed("SUBSCRIBE without topic filters");
@@ -500,6 +502,10 @@ DecodeStatus decode_packet(std::string_view buf, std::uint8_t version, std::uint
     }
     if (header >= buf.size()) return DecodeStatus::need_more;
     auto b = static_cast<std::uint8_t>(buf[header++]);
+    if (i > 0 && b == 0) {
+      err = {rc::malformed_packet, "remaining length not in its shortest form"};
+      return DecodeStatus::error;
+    }
     remaining |= static_cast<std::uint32_t>(b & 0x7F) << (7 * i);
     if (!(b & 0x80)) break;
   }
