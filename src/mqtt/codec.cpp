@@ -157,8 +157,9 @@ void read_properties(Reader& in, Ctx ctx, Properties& p) {
   Reader r = in.sub(len);
   while (!r.empty()) {
     std::uint32_t id = r.varint();
+    // MQTT 5 §2.2.2.2: an identifier not valid for the packet type makes the packet malformed.
     if (id > 0xFF || !(allowed_ctx(static_cast<std::uint8_t>(id)) & ctx))
-      protocol_error("property not allowed in this packet");
+      malformed("property not valid in this packet");
     switch (id) {
       case 0x01: set_once(p.payload_format, boolean_byte(r)); break;
       case 0x02: set_once(p.message_expiry, r.u32()); break;
@@ -208,7 +209,7 @@ void read_properties(Reader& in, Ctx ctx, Properties& p) {
       case 0x28: set_once(p.wildcard_sub_available, boolean_byte(r)); break;
       case 0x29: set_once(p.sub_id_available, boolean_byte(r)); break;
       case 0x2A: set_once(p.shared_sub_available, boolean_byte(r)); break;
-      default: protocol_error("unknown property");
+      default: malformed("unknown property");
     }
   }
 }

