@@ -13,7 +13,11 @@ class KeepAliveWatch {
  public:
   // keep_alive_seconds == 0 disables the check.
   void start(std::uint16_t keep_alive_seconds, util::TimePoint now) {
-    timeout_ = std::chrono::milliseconds(std::uint64_t{keep_alive_seconds} * 1500);
+    start_with_timeout(std::chrono::milliseconds(std::uint64_t{keep_alive_seconds} * 1500), now);
+  }
+  // A plain deadline, e.g. the time a new connection has to send CONNECT.
+  void start_with_timeout(std::chrono::milliseconds timeout, util::TimePoint now) {
+    timeout_ = timeout;
     last_activity_ = now;
   }
   void on_activity(util::TimePoint now) { last_activity_ = now; }

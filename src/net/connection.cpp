@@ -26,8 +26,9 @@ Connection::Connection(asio::ip::tcp::socket socket, core::Broker& broker, Conne
       tracker_(tracker),
       peer_(describe(socket_)),
       channel_(broker, peer_) {
-  // Until CONNECT arrives the keep-alive watch enforces the connect timeout.
-  keepalive_.start(static_cast<std::uint16_t>(connect_timeout.count() * 2 / 3), std::chrono::steady_clock::now());
+  // Until CONNECT arrives the keep-alive watch enforces the connect timeout (bytes that are not a
+  // whole CONNECT do not extend it).
+  keepalive_.start_with_timeout(connect_timeout, std::chrono::steady_clock::now());
 }
 
 Connection::~Connection() { tracker_.remove(this); }
@@ -68,7 +69,7 @@ void Connection::on_readable(const error_code& wait_ec) {
     close();
     return;
   }
-  keepalive_.on_activity(std::chrono::steady_clock::now());
+  if (keepalive_started_) keepalive_.on_activity(std::chrono::steady_clock::now());
   channel_.on_bytes(std::string_view(buf.data(), n));
   if (!keepalive_started_ && channel_.connected()) {
     keepalive_started_ = true;
