@@ -6,6 +6,7 @@
 #include <thread>
 #include <variant>
 
+#include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -38,6 +39,34 @@ const std::vector<KeySpec>& config_keys() {
       {"mqtt.session_expiry_max", Type::integer, "7200", 0, kU32},
       {"mqtt.max_clientid_len", Type::integer, "65535", 23, kU16},
       {"mqtt.idle_timeout", Type::integer, "15", 1, 3600},
+      {"listeners.ssl.*.bind", Type::string, "\"0.0.0.0:8883\""},
+      {"listeners.ssl.*.certfile", Type::string, "\"\""},
+      {"listeners.ssl.*.keyfile", Type::string, "\"\""},
+      {"listeners.ssl.*.cacertfile", Type::string, "\"\""},
+      {"listeners.ssl.*.verify", Type::string, "\"verify_none\""},
+      {"listeners.ssl.*.fail_if_no_peer_cert", Type::boolean, "false"},
+      {"listeners.ws.*.bind", Type::string, "\"0.0.0.0:8083\""},
+      {"listeners.ws.*.path", Type::string, "\"/mqtt\""},
+      {"listeners.wss.*.bind", Type::string, "\"0.0.0.0:8084\""},
+      {"listeners.wss.*.path", Type::string, "\"/mqtt\""},
+      {"listeners.wss.*.certfile", Type::string, "\"\""},
+      {"listeners.wss.*.keyfile", Type::string, "\"\""},
+      {"listeners.wss.*.cacertfile", Type::string, "\"\""},
+      {"listeners.wss.*.verify", Type::string, "\"verify_none\""},
+      {"listeners.wss.*.fail_if_no_peer_cert", Type::boolean, "false"},
+      {"management.listener.http.bind", Type::string, "\"0.0.0.0:8081\""},
+      {"management.listener.https.bind", Type::string, "\"\""},
+      {"management.listener.https.certfile", Type::string, "\"\""},
+      {"management.listener.https.keyfile", Type::string, "\"\""},
+      {"management.default_user", Type::string, "\"admin\""},
+      {"management.default_password", Type::string, "\"public\""},
+      {"management.metrics_auth", Type::boolean, "true"},
+      {"management.max_body_size", Type::integer, "1048576", 1024, 104857600},
+      {"management.api_keys_file", Type::string, "\"api_keys\""},
+      {"authentication.allow_anonymous", Type::boolean, "true"},
+      {"authentication.password_file", Type::string, "\"\""},
+      {"authorization.no_match", Type::string, "\"allow\""},
+      {"authorization.deny_action", Type::string, "\"ignore\""},
       {"log.level", Type::string, "\"info\""},
       {"log.file", Type::string, "\"\""},
   };
@@ -46,7 +75,7 @@ const std::vector<KeySpec>& config_keys() {
 
 namespace {
 
-using Value = std::variant<std::int64_t, bool, std::string>;
+using Value = std::variant<std::int64_t, bool, std::string, std::vector<std::string>>;
 
 struct Setting {
   const KeySpec* spec;
@@ -79,6 +108,7 @@ std::string expectation(const KeySpec& s) {
     case Type::integer: return fmt::format("an integer from {} to {}", s.min, s.max);
     case Type::boolean: return "true or false";
     case Type::string: return "a string";
+    case Type::string_array: return "an array of strings";
   }
   return "";
 }
@@ -101,6 +131,16 @@ Value convert(const toml::node& node, const KeySpec& s, std::string_view key, co
     case Type::string:
       if (!node.is_string()) bad_value(s, key, origin);
       return *node.value<std::string>();
+    case Type::string_array: {
+      const auto* arr = node.as_array();
+      if (!arr) bad_value(s, key, origin);
+      std::vector<std::string> out;
+      for (const auto& el : *arr) {
+        if (!el.is_string()) bad_value(s, key, origin);
+        out.push_back(*el.value<std::string>());
+      }
+      return out;
+    }
   }
   bad_value(s, key, origin);
 }
@@ -119,14 +159,85 @@ Value convert_text(std::string_view text, const KeySpec& s, std::string_view key
   bad_value(s, key, origin);
 }
 
+const std::vector<std::string> kRuleKeys = {"permission", "action", "topics", "username", "clientid", "ipaddr"};
+
+bool valid_cidr(const std::string& text) {
+  auto slash = text.find('/');
+  std::string addr = text.substr(0, slash);
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(addr, ec);
+  if (ec) return false;
+  if (slash == std::string::npos) return true;
+  unsigned bits = 0;
+  auto bits_text = text.substr(slash + 1);
+  auto [p, e] = std::from_chars(bits_text.data(), bits_text.data() + bits_text.size(), bits);
+  return e == std::errc() && p == bits_text.data() + bits_text.size() && bits <= (a.is_v4() ? 32u : 128u);
+}
+
+// [[authorization.rules]]: each rule is checked here so that a typo stops startup with its line.
+std::vector<AclRuleConfig> parse_rules(const toml::node& node, const std::string& file) {
+  std::vector<AclRuleConfig> rules;
+  const auto* arr = node.as_array();
+  auto where = [&](const toml::node& n) { return fmt::format("{} line {}", file, n.source().begin.line); };
+  if (!arr) throw ConfigError(fmt::format("bad value for 'authorization.rules' ({}): expected [[authorization.rules]] tables", where(node)));
+  for (const auto& el : *arr) {
+    const auto* t = el.as_table();
+    if (!t) throw ConfigError(fmt::format("bad value for 'authorization.rules' ({}): expected a table", where(el)));
+    AclRuleConfig r;
+    r.origin = where(el);
+    for (const auto& [k, v] : *t) {
+      std::string key(k.str());
+      if (std::find(kRuleKeys.begin(), kRuleKeys.end(), key) == kRuleKeys.end())
+        throw ConfigError(fmt::format("unknown key 'authorization.rules.{}' ({})", key, where(v)));
+      auto bad = [&](const char* expected) {
+        throw ConfigError(fmt::format("bad value for 'authorization.rules.{}' ({}): expected {}", key, where(v), expected));
+      };
+      if (key == "topics") {
+        const auto* topics = v.as_array();
+        if (!topics || topics->empty()) bad("a non-empty array of topic filters");
+        for (const auto& tv : *topics) {
+          if (!tv.is_string()) bad("a non-empty array of topic filters");
+          r.topics.push_back(*tv.value<std::string>());
+        }
+        continue;
+      }
+      if (!v.is_string()) bad("a string");
+      std::string s = *v.value<std::string>();
+      if (key == "permission") {
+        if (s != "allow" && s != "deny") bad("\"allow\" or \"deny\"");
+        r.permission = s;
+      } else if (key == "action") {
+        if (s != "publish" && s != "subscribe" && s != "all") bad("\"publish\", \"subscribe\" or \"all\"");
+        r.action = s;
+      } else if (key == "username") {
+        r.username = s;
+      } else if (key == "clientid") {
+        r.clientid = s;
+      } else if (key == "ipaddr") {
+        if (!valid_cidr(s)) bad("an address or CIDR block such as \"10.0.0.0/8\"");
+        r.ipaddr = s;
+      }
+    }
+    if (r.permission.empty()) throw ConfigError(fmt::format("authorization rule ({}) has no 'permission'", r.origin));
+    if (r.action.empty()) r.action = "all";
+    if (r.topics.empty()) throw ConfigError(fmt::format("authorization rule ({}) has no 'topics'", r.origin));
+    rules.push_back(std::move(r));
+  }
+  return rules;
+}
+
 void flatten(const toml::table& table, const std::string& prefix, const std::string& file,
-             std::map<std::string, Setting>& out) {
+             std::map<std::string, Setting>& out, std::vector<AclRuleConfig>& rules) {
   for (const auto& [k, node] : table) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
     const auto line = node.source().begin.line;
     std::string origin = fmt::format("{} line {}", file, line);
+    if (key == "authorization.rules") {
+      rules = parse_rules(node, file);
+      continue;
+    }
     if (const auto* sub = node.as_table()) {
-      flatten(*sub, key, file, out);
+      flatten(*sub, key, file, out, rules);
       continue;
     }
     const KeySpec* spec = find_spec(key);
@@ -157,6 +268,16 @@ struct Reader {
   std::int64_t integer(const std::string& key) const { return std::get<std::int64_t>(get(key)); }
   bool boolean(const std::string& key) const { return std::get<bool>(get(key)); }
   std::string string(const std::string& key) const { return std::get<std::string>(get(key)); }
+  // A per-listener key ("listeners.ssl.<name>.certfile") or its default.
+  std::string string_or_default(const std::string& key, const char* pattern) const {
+    if (const Setting* s = find(key)) return std::get<std::string>(s->value);
+    const KeySpec* spec = find_spec(pattern);
+    return std::get<std::string>(convert_text(spec->default_value, *spec, key, "default"));
+  }
+  bool boolean_or_default(const std::string& key) const {
+    if (const Setting* s = find(key)) return std::get<bool>(s->value);
+    return false;
+  }
   std::string origin(const std::string& key) const {
     const Setting* s = find(key);
     return s ? s->origin : "default";
@@ -192,7 +313,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   } catch (const toml::parse_error& err) {
     throw ConfigError(fmt::format("{} line {}: {}", path, err.source().begin.line, err.description()));
   }
-  flatten(parsed, "", path, settings);
+  std::vector<AclRuleConfig> rules;
+  flatten(parsed, "", path, settings, rules);
 
   for (char** e = env; e && *e; ++e) {
     std::string_view var(*e);
@@ -235,6 +357,71 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   }
   if (c.tcp_listeners.empty())
     c.tcp_listeners.push_back(parse_bind("default", "0.0.0.0:1883", "listeners.tcp.default.bind", "default"));
+
+  // TLS and WebSocket listeners: every listeners.<kind>.<name>.bind defines one.
+  for (const auto& [key, s] : settings) {
+    for (auto [kind, prefix] : {std::pair{ExtraListenerConfig::Kind::ssl, std::string("listeners.ssl.")},
+                                std::pair{ExtraListenerConfig::Kind::ws, std::string("listeners.ws.")},
+                                std::pair{ExtraListenerConfig::Kind::wss, std::string("listeners.wss.")}}) {
+      if (!key.starts_with(prefix) || !key.ends_with(".bind") || key.size() <= prefix.size() + 5) continue;
+      std::string name = key.substr(prefix.size(), key.size() - prefix.size() - 5);
+      if (name.find('.') != std::string::npos) continue;
+      auto tcp = parse_bind(name, std::get<std::string>(s.value), key, s.origin);
+      ExtraListenerConfig l{kind, name, tcp.host, tcp.port};
+      std::string base = prefix + name + ".";
+      auto pat = [&](const char* leaf) { return prefix + "x." + leaf; };
+      if (kind != ExtraListenerConfig::Kind::ssl) l.path = r.string_or_default(base + "path", pat("path").c_str());
+      if (kind != ExtraListenerConfig::Kind::ws) {
+        l.tls.certfile = r.string_or_default(base + "certfile", pat("certfile").c_str());
+        l.tls.keyfile = r.string_or_default(base + "keyfile", pat("keyfile").c_str());
+        l.tls.cacertfile = r.string_or_default(base + "cacertfile", pat("cacertfile").c_str());
+        std::string verify = r.string_or_default(base + "verify", pat("verify").c_str());
+        if (verify != "verify_none" && verify != "verify_peer")
+          throw ConfigError(fmt::format("bad value for '{}verify' ({}): expected \"verify_none\" or \"verify_peer\"", base,
+                                        r.origin(base + "verify")));
+        l.tls.verify_peer = verify == "verify_peer";
+        l.tls.fail_if_no_peer_cert = r.boolean_or_default(base + "fail_if_no_peer_cert");
+        if (l.tls.certfile.empty() || l.tls.keyfile.empty())
+          throw ConfigError(fmt::format("listener '{}{}' needs certfile and keyfile ({})", prefix, name, s.origin));
+        if (l.tls.verify_peer && l.tls.cacertfile.empty())
+          throw ConfigError(fmt::format("listener '{}{}' has verify = \"verify_peer\" but no cacertfile ({})", prefix, name, s.origin));
+      }
+      c.extra_listeners.push_back(std::move(l));
+    }
+  }
+
+  // Admin HTTP API.
+  auto& mg = c.management;
+  if (auto bind = r.string("management.listener.http.bind"); !bind.empty())
+    mg.http = parse_bind("http", bind, "management.listener.http.bind", r.origin("management.listener.http.bind"));
+  if (auto bind = r.string("management.listener.https.bind"); !bind.empty()) {
+    mg.https = parse_bind("https", bind, "management.listener.https.bind", r.origin("management.listener.https.bind"));
+    mg.https_tls.certfile = r.string("management.listener.https.certfile");
+    mg.https_tls.keyfile = r.string("management.listener.https.keyfile");
+    if (mg.https_tls.certfile.empty() || mg.https_tls.keyfile.empty())
+      throw ConfigError("management.listener.https.bind needs management.listener.https.certfile and .keyfile");
+  }
+  mg.default_user = r.string("management.default_user");
+  mg.default_password = r.string("management.default_password");
+  if (mg.default_user.empty() || mg.default_password.empty())
+    throw ConfigError(fmt::format("bad value for 'management.default_user'/'management.default_password' ({}): must not be empty",
+                                  r.origin("management.default_password")));
+  mg.metrics_auth = r.boolean("management.metrics_auth");
+  mg.max_body_size = static_cast<std::size_t>(r.integer("management.max_body_size"));
+  mg.api_keys_file = r.string("management.api_keys_file");
+
+  // MQTT authentication and authorization.
+  c.auth.allow_anonymous = r.boolean("authentication.allow_anonymous");
+  c.auth.password_file = r.string("authentication.password_file");
+  c.auth.no_match = r.string("authorization.no_match");
+  if (c.auth.no_match != "allow" && c.auth.no_match != "deny")
+    throw ConfigError(fmt::format("bad value for 'authorization.no_match' ({}): expected \"allow\" or \"deny\"",
+                                  r.origin("authorization.no_match")));
+  c.auth.deny_action = r.string("authorization.deny_action");
+  if (c.auth.deny_action != "ignore" && c.auth.deny_action != "disconnect")
+    throw ConfigError(fmt::format("bad value for 'authorization.deny_action' ({}): expected \"ignore\" or \"disconnect\"",
+                                  r.origin("authorization.deny_action")));
+  c.auth.rules = std::move(rules);
 
   auto& m = c.mqtt;
   m.node_name = c.node_name;

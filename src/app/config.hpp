@@ -24,11 +24,62 @@ struct TcpListenerConfig {
   std::uint16_t port = 0;
 };
 
+struct TlsConfig {
+  std::string certfile;
+  std::string keyfile;
+  std::string cacertfile;
+  bool verify_peer = false;            // verify = "verify_peer"
+  bool fail_if_no_peer_cert = false;
+};
+
+// listeners.ssl.<name>, listeners.ws.<name>, listeners.wss.<name>
+struct ExtraListenerConfig {
+  enum class Kind { ssl, ws, wss };
+  Kind kind;
+  std::string name;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string path = "/mqtt";          // ws / wss
+  TlsConfig tls;                       // ssl / wss
+};
+
+struct ManagementConfig {
+  std::optional<TcpListenerConfig> http;   // management.listener.http.bind ("" disables)
+  std::optional<TcpListenerConfig> https;  // management.listener.https.bind
+  TlsConfig https_tls;
+  std::string default_user = "admin";
+  std::string default_password = "public";
+  bool metrics_auth = true;
+  std::size_t max_body_size = 1048576;
+  std::string api_keys_file;               // resolved against node.data_dir when relative
+};
+
+struct AclRuleConfig {
+  std::string permission;               // allow | deny
+  std::string action;                   // publish | subscribe | all
+  std::vector<std::string> topics;
+  std::optional<std::string> username;
+  std::optional<std::string> clientid;
+  std::optional<std::string> ipaddr;    // CIDR
+  std::string origin;                   // file and line, for messages
+};
+
+struct AuthConfig {
+  bool allow_anonymous = true;
+  std::string password_file;            // "" = no password file
+  std::string no_match = "allow";       // authorization.no_match
+  std::string deny_action = "ignore";   // authorization.deny_action
+  std::vector<AclRuleConfig> rules;     // [[authorization.rules]]
+};
+
 struct Config {
   std::string node_name;
   std::string data_dir;
   unsigned io_threads = 0;  // resolved: never 0
   std::vector<TcpListenerConfig> tcp_listeners;
+  std::vector<ExtraListenerConfig> extra_listeners;
+  ManagementConfig management;
+  AuthConfig auth;
   core::BrokerSettings mqtt;
   unsigned idle_timeout = 15;  // seconds a new connection may take to send CONNECT
   std::string log_level;
@@ -38,7 +89,7 @@ struct Config {
 
 // One documented key: its name (a '*' stands for one user-chosen level), type and default.
 struct KeySpec {
-  enum class Type { string, integer, boolean };
+  enum class Type { string, integer, boolean, string_array };
   const char* name;
   Type type;
   const char* default_value;  // as written in the config file

@@ -4,6 +4,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
+#include "admin/admin_auth.hpp"
+#include "admin/broker_api.hpp"
+#include "admin/http_server.hpp"
 #include "core/broker.hpp"
 #include "net/connection_tracker.hpp"
 #include "net/listener.hpp"
@@ -31,6 +36,9 @@ struct Node::Impl {
   asio::steady_timer shutdown_timer;
   asio::signal_set signals;
   util::TimePoint shutdown_deadline{};
+  std::unique_ptr<admin::AdminAuth> admin_auth;
+  admin::Router admin_routes;
+  std::vector<std::unique_ptr<admin::HttpServer>> admin_servers;
 
   explicit Impl(Config c)
       : config(std::move(c)),
@@ -52,6 +60,7 @@ struct Node::Impl {
   void shutdown(int signal) {
     spdlog::info("signal {}: stopping; {} connection(s) to close", signal, tracker.size());
     for (auto& l : listeners) l->stop();
+    for (auto& s : admin_servers) s->stop();
     sweep_timer.cancel();
     // Wills first, so that subscribers still connected receive them before their DISCONNECT.
     broker.publish_all(broker.registry().take_connected_wills());
@@ -77,8 +86,60 @@ struct Node::Impl {
 Node::Node(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Node::~Node() = default;
 
+namespace {
+
+std::string resolve(const std::string& data_dir, const std::string& file) {
+  std::filesystem::path p(file);
+  return p.is_absolute() ? file : (std::filesystem::path(data_dir) / p).string();
+}
+
+}  // namespace
+
+bool Node::start_admin() {
+  Impl& n = *impl_;
+  const auto& mg = n.config.management;
+  n.admin_auth = std::make_unique<admin::AdminAuth>(mg.default_user, mg.default_password,
+                                                    resolve(n.config.data_dir, mg.api_keys_file), n.clock);
+  if (n.admin_auth->using_default_password())
+    spdlog::warn("*** admin API: user '{}' still has the DEFAULT PASSWORD 'public' — set management.default_password ***",
+                 mg.default_user);
+  admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth,
+                             admin::NodeInfo{n.config.node_name, TIDEMQ_VERSION, n.clock.now()},
+                             admin::BrokerApiOptions{mg.metrics_auth});
+  auto open = [&](const TcpListenerConfig& where, admin::HttpServerOptions opts, const char* scheme) {
+    auto server = std::make_unique<admin::HttpServer>(n.pool.control(), n.admin_routes, *n.admin_auth, std::move(opts));
+    try {
+      server->open(where.host, where.port);
+    } catch (const std::exception& e) {
+      spdlog::critical("admin API: cannot listen on {}:{}: {}", where.host, where.port, e.what());
+      return false;
+    }
+    spdlog::info("admin API on {}://{}:{}", scheme, where.host, server->port());
+    server->start();
+    n.admin_servers.push_back(std::move(server));
+    return true;
+  };
+  admin::HttpServerOptions base;
+  base.body_limit = mg.max_body_size;
+  if (mg.http && !open(*mg.http, base, "http")) return false;
+  if (mg.https) {
+    auto tls = base;
+    tls.certfile = mg.https_tls.certfile;
+    tls.keyfile = mg.https_tls.keyfile;
+    if (!open(*mg.https, tls, "https")) return false;
+  }
+  return true;
+}
+
 int Node::run() {
   Impl& n = *impl_;
+  std::error_code dir_ec;
+  std::filesystem::create_directories(n.config.data_dir, dir_ec);
+  if (dir_ec) {
+    spdlog::critical("cannot create node.data_dir {}: {}", n.config.data_dir, dir_ec.message());
+    return 1;
+  }
+  if (!start_admin()) return 1;
   for (const auto& lc : n.config.tcp_listeners) {
     auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout));
     try {

@@ -16,6 +16,8 @@ class Node {
   int run();
 
  private:
+  bool start_admin();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -7,6 +7,15 @@ namespace tidemq::core {
 Broker::Broker(BrokerSettings settings, util::Clock& clock)
     : settings_(std::move(settings)), clock_(clock), registry_(router_, settings_, clock) {}
 
+void Broker::sweep() {
+  publish_all(registry_.sweep());
+  Stats::raise(stats_.connections_max, registry_.connection_count());
+  Stats::raise(stats_.sessions_max, registry_.session_count());
+  Stats::raise(stats_.subscriptions_max, router_.subscription_count());
+  Stats::raise(stats_.topics_max, router_.filter_count());
+  Stats::raise(stats_.retained_max, retained_.size());
+}
+
 std::size_t Broker::publish(const MessagePtr& m) {
   if (m->retain) retained_.put(m);
   thread_local std::vector<RouteTarget> targets;

@@ -34,7 +34,7 @@ class Broker {
   }
 
   // Periodic housekeeping from the control thread: delayed wills and session expiry.
-  void sweep() { publish_all(registry_.sweep()); }
+  void sweep();
 
  private:
   BrokerSettings settings_;

@@ -141,6 +141,11 @@ void Channel::on_connect(Connect& c) {
   }
   if (auto refusal = broker_.hooks().run_admission(AdmissionRequest{c.client_id, c.protocol_level, c.username, peer_}))
     return refuse_connect(refusal->reason, refusal->server_reference);
+  if (auto refused = broker_.hooks().run_authenticate(
+          AuthRequest{c.client_id, c.username, c.password, peer_, c.protocol_level})) {
+    Stats::add(broker_.stats().auth_failures);
+    return refuse_connect(*refused);
+  }
   if (broker_.registry().connection_count() >= cfg_.max_connections) return refuse_connect(rc::quota_exceeded);
 
   std::uint32_t requested_expiry = v5 ? c.props.session_expiry.value_or(0) : 0;
@@ -159,11 +164,19 @@ void Channel::on_connect(Connect& c) {
   }
 
   client_id_ = c.client_id;
+  username_ = c.username;
   auto owner = owner_.lock();
   AttachResult res = broker_.registry().attach(client_id_, c.clean_start, owner, version_, expiry, std::move(c.will));
   broker_.publish_all(res.wills);
   session_ = std::move(res.session);
   state_ = State::connected;
+  {
+    auto st = session_->lock();
+    st->username = username_;
+    st->keep_alive = keep_alive_;
+    st->connected_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+  }
 
   Connack ack;
   ack.session_present = res.session_present;
@@ -206,6 +219,15 @@ void Channel::on_publish(Publish& p) {
   if (p.qos > cfg_.max_qos) return disconnect(rc::qos_not_supported);
   if (p.retain && !cfg_.retain_available) return disconnect(rc::retain_not_supported);
   if (!p.props.subscription_ids.empty()) return disconnect(rc::protocol_error);
+  switch (broker_.hooks().run_authorize(AclRequest{client_id_, username_, peer_, AclAction::publish, p.topic})) {
+    case AclDecision::allow: break;
+    case AclDecision::deny_and_disconnect: return disconnect(rc::not_authorized);
+    case AclDecision::deny:
+      Stats::add(broker_.stats().messages_denied);
+      if (p.qos == 1) send_ack(PacketType::puback, p.packet_id, rc::not_authorized);
+      if (p.qos == 2) send_ack(PacketType::pubrec, p.packet_id, rc::not_authorized);
+      return;
+  }
   if (p.props.payload_format == 1 && !valid_utf8(p.payload)) {
     if (p.qos == 1) send_ack(PacketType::puback, p.packet_id, rc::payload_format_invalid);
     if (p.qos == 2) send_ack(PacketType::pubrec, p.packet_id, rc::payload_format_invalid);
@@ -225,7 +247,7 @@ void Channel::on_publish(Publish& p) {
     }
     if (over_limit) return disconnect(rc::receive_maximum_exceeded);
   }
-  Stats::add(broker_.stats().messages_received);
+  Stats::add(broker_.stats().messages_received[p.qos]);
   auto m = std::make_shared<Message>();
   m->qos = p.qos;
   m->retain = p.retain;
@@ -316,6 +338,11 @@ void Channel::on_subscribe(const Subscribe& s) {
       reason = rc::topic_filter_invalid;
     } else if (!cfg_.wildcard_subscription && has_wildcard(path)) {
       reason = rc::wildcard_subscriptions_not_supported;
+    } else if (auto d = broker_.hooks().run_authorize(
+                   AclRequest{client_id_, username_, peer_, AclAction::subscribe, e.filter});
+               d != AclDecision::allow) {
+      if (d == AclDecision::deny_and_disconnect) return disconnect(rc::not_authorized);
+      reason = rc::not_authorized;
     } else {
       Subscription sub{e.options, sub_id};
       sub.options.qos = std::min(e.options.qos, cfg_.max_qos);
@@ -443,7 +470,7 @@ Channel::SendResult Channel::send_publish(const Delivery& d, std::uint16_t packe
   if (new_alias) alias_out_.emplace(m.topic, next_alias_out_++);
   const std::size_t before = out_.size();
   encode_publish(v, version_, out_);
-  Stats::add(broker_.stats().messages_sent);
+  Stats::add(broker_.stats().messages_sent[d.qos]);
   Stats::add(broker_.stats().bytes_sent, out_.size() - before);
   return SendResult::sent;
 }

@@ -74,6 +74,7 @@ class Channel {
   std::weak_ptr<SessionOwner> owner_;
   const SessionOwner* token_ = nullptr;
   ClientId client_id_;
+  std::optional<std::string> username_;
   SessionPtr session_;
   std::uint16_t keep_alive_ = 0;
 

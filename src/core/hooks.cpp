@@ -28,4 +28,22 @@ std::optional<AdmissionRefusal> Hooks::run_admission(const AdmissionRequest& req
   return std::nullopt;
 }
 
+void Hooks::set_authenticate(AuthenticateHook h) {
+  authenticate_.store(h ? std::make_shared<const AuthenticateHook>(std::move(h)) : nullptr);
+}
+
+void Hooks::set_authorize(AuthorizeHook h) {
+  authorize_.store(h ? std::make_shared<const AuthorizeHook>(std::move(h)) : nullptr);
+}
+
+std::optional<std::uint8_t> Hooks::run_authenticate(const AuthRequest& req) const {
+  auto h = authenticate_.load();
+  return h ? (*h)(req) : std::nullopt;
+}
+
+AclDecision Hooks::run_authorize(const AclRequest& req) const {
+  auto h = authorize_.load();
+  return h ? (*h)(req) : AclDecision::allow;
+}
+
 }  // namespace tidemq::core

@@ -17,6 +17,29 @@ namespace tidemq::core {
 
 using AdmissionHook = std::function<std::optional<AdmissionRefusal>(const AdmissionRequest&)>;
 
+// Authentication, after admission: nullopt accepts, a value is the v5 CONNACK reason code
+// (0x86 bad user name or password, 0x87 not authorized, ...).
+struct AuthRequest {
+  const ClientId& client_id;
+  const std::optional<std::string>& username;
+  const std::optional<std::string>& password;
+  const std::string& peer_address;
+  std::uint8_t protocol_level;
+};
+using AuthenticateHook = std::function<std::optional<std::uint8_t>(const AuthRequest&)>;
+
+// Authorization of one PUBLISH or SUBSCRIBE.
+enum class AclAction { publish, subscribe };
+enum class AclDecision { allow, deny, deny_and_disconnect };
+struct AclRequest {
+  const ClientId& client_id;
+  const std::optional<std::string>& username;
+  const std::string& peer_address;
+  AclAction action;
+  std::string_view topic;  // topic name, or the filter as subscribed
+};
+using AuthorizeHook = std::function<AclDecision(const AclRequest&)>;
+
 class Hooks {
  public:
   using Handle = std::uint64_t;
@@ -25,6 +48,12 @@ class Hooks {
   Handle add_admission(int priority, AdmissionHook hook);
   void remove_admission(Handle h);
   std::optional<AdmissionRefusal> run_admission(const AdmissionRequest& req) const;
+
+  // One authenticator and one authorizer per node (the auth module); unset means allow all.
+  void set_authenticate(AuthenticateHook h);
+  void set_authorize(AuthorizeHook h);
+  std::optional<std::uint8_t> run_authenticate(const AuthRequest& req) const;
+  AclDecision run_authorize(const AclRequest& req) const;
 
  private:
   struct Entry {
@@ -39,6 +68,8 @@ class Hooks {
   Chain chain_;
   Handle next_handle_ = 1;
   std::atomic<std::shared_ptr<const Chain>> snapshot_{std::make_shared<const Chain>()};
+  std::atomic<std::shared_ptr<const AuthenticateHook>> authenticate_;
+  std::atomic<std::shared_ptr<const AuthorizeHook>> authorize_;
 };
 
 }  // namespace tidemq::core

@@ -48,6 +48,7 @@ struct Router::Node {
   std::map<std::string, SharedGroup, std::less<>> groups;
 
   bool empty() const { return children.empty() && subs.empty() && groups.empty(); }
+  bool has_subscribers() const { return !subs.empty() || !groups.empty(); }
 };
 
 Router::Router() : root_(std::make_unique<Node>()) {}
@@ -81,6 +82,7 @@ void Router::subscribe(const SessionPtr& session, std::string_view filter, const
   std::string_view path = shared ? shared->filter : filter;
   std::unique_lock lk(mu_);
   Node* node = find_or_create(path);
+  const bool had_subscribers = node->has_subscribers();
   std::vector<Entry>* list = &node->subs;
   if (shared) {
     auto it = node->groups.find(shared->group);
@@ -95,6 +97,7 @@ void Router::subscribe(const SessionPtr& session, std::string_view filter, const
   }
   list->push_back(Entry{session, sub});
   subscriptions_.fetch_add(1, std::memory_order_relaxed);
+  if (!had_subscribers) filters_.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool Router::unsubscribe(const Session* session, std::string_view filter) {
@@ -129,6 +132,7 @@ bool Router::unsubscribe(const Session* session, std::string_view filter) {
   } else {
     removed = erase_from(node->subs);
   }
+  if (removed && !node->has_subscribers()) filters_.fetch_sub(1, std::memory_order_relaxed);
   prune(node);
   return removed;
 }
@@ -192,17 +196,6 @@ void Router::match(std::string_view topic, std::vector<RouteTarget>& out) const 
       self(self, it->second.get(), depth + 1);
   };
   walk(walk, root_.get(), 0);
-}
-
-std::size_t Router::filter_count() const {
-  std::shared_lock lk(mu_);
-  std::size_t n = 0;
-  auto walk = [&](auto& self, const Node* node) -> void {
-    if (!node->subs.empty() || !node->groups.empty()) ++n;
-    for (const auto& [_, c] : node->children) self(self, c.get());
-  };
-  walk(walk, root_.get());
-  return n;
 }
 
 }  // namespace tidemq::core

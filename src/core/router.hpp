@@ -41,7 +41,7 @@ class Router {
   void match(std::string_view topic, std::vector<RouteTarget>& out) const;
 
   std::size_t subscription_count() const { return subscriptions_.load(std::memory_order_relaxed); }
-  std::size_t filter_count() const;
+  std::size_t filter_count() const { return filters_.load(std::memory_order_relaxed); }
 
  private:
   struct Node;
@@ -51,6 +51,7 @@ class Router {
   mutable std::shared_mutex mu_;
   std::unique_ptr<Node> root_;
   std::atomic<std::size_t> subscriptions_{0};
+  std::atomic<std::size_t> filters_{0};  // distinct topic filters with at least one subscriber
 };
 
 }  // namespace tidemq::core

@@ -67,6 +67,11 @@ struct SessionState {
 
   std::uint64_t dropped = 0;                   // queue overflow drops
 
+  // About the current (or last) connection, for the admin API.
+  std::optional<std::string> username;
+  std::uint16_t keep_alive = 0;
+  std::int64_t connected_at_ms = 0;            // wall clock, ms since the epoch
+
   bool owned_by(const SessionOwner* who) const { return who != nullptr && owner_token == who; }
   std::uint16_t allocate_packet_id();
 };

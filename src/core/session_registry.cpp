@@ -182,7 +182,7 @@ std::size_t SessionRegistry::session_count() const {
 }
 
 namespace {
-ClientInfo describe(const SessionPtr& s) {
+ClientInfo describe(const SessionPtr& s, bool with_subscriptions = false) {
   auto st = s->lock();
   ClientInfo i;
   i.client_id = s->id();
@@ -193,6 +193,11 @@ ClientInfo describe(const SessionPtr& s) {
   i.queued = st->queue.size();
   i.inflight = st->inflight.size();
   i.expiry_interval = st->expiry_interval;
+  i.username = st->username;
+  i.keep_alive = st->keep_alive;
+  i.connected_at_ms = st->connected_at_ms;
+  if (with_subscriptions)
+    for (const auto& [f, sub] : st->subscriptions) i.subscription_list.emplace_back(f, sub.options.qos);
   return i;
 }
 }  // namespace
@@ -210,6 +215,25 @@ std::vector<ClientInfo> SessionRegistry::list(std::size_t offset, std::size_t li
   std::vector<ClientInfo> out;
   out.reserve(picked.size());
   for (const auto& s : picked) out.push_back(describe(s));
+  return out;
+}
+
+std::vector<ClientInfo> SessionRegistry::subscriptions(std::size_t offset, std::size_t limit) const {
+  std::vector<SessionPtr> all;
+  {
+    std::lock_guard lk(mu_);
+    all.reserve(sessions_.size());
+    for (const auto& [_, s] : sessions_) all.push_back(s);
+  }
+  std::vector<ClientInfo> out;
+  std::size_t seen = 0;
+  for (const auto& s : all) {
+    ClientInfo i = describe(s, true);
+    if (i.subscription_list.empty()) continue;
+    if (seen++ < offset) continue;
+    if (out.size() >= limit) break;
+    out.push_back(std::move(i));
+  }
   return out;
 }
 

@@ -32,6 +32,10 @@ struct ClientInfo {
   std::size_t queued = 0;
   std::size_t inflight = 0;
   std::uint32_t expiry_interval = 0;
+  std::optional<std::string> username;
+  std::uint16_t keep_alive = 0;
+  std::int64_t connected_at_ms = 0;
+  std::vector<std::pair<std::string, std::uint8_t>> subscription_list;  // filter, QoS (only from subscriptions())
 };
 
 // The message a will becomes when it is published.
@@ -65,6 +69,8 @@ class SessionRegistry {
 
   std::vector<ClientInfo> list(std::size_t offset, std::size_t limit) const;
   std::optional<ClientInfo> info(const ClientId& id) const;
+  // Sessions with their subscriptions (filter and QoS), for the admin API.
+  std::vector<ClientInfo> subscriptions(std::size_t offset, std::size_t limit) const;
 
   // Server-initiated disconnects, safe from any thread (the owners act on their own threads).
   bool kick(const ClientId& id, const DisconnectInfo& why);

@@ -125,6 +125,7 @@ scenario_conns() { case $1 in idle10k) echo 10000 ;; idle50k) echo 50000 ;; fano
 {
   echo "# $(date -u +%FT%TZ) $(uname -srm), $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "# RLIMIT_NOFILE $NOFILE"
+  echo "# tidemq_bench: $BENCH, sha256 $(sha256sum "$BENCH" | cut -c1-16)"
 } > "$OUT/machine.txt"
 : > "$OUT/commands.txt"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/machine.txt"
@@ -138,6 +139,8 @@ for spec in "${BROKERS[@]}"; do
     echo "== $name: $first not found, skipped" | tee "$OUT/$name.skipped"
     continue
   fi
+  bin=$(command -v "$first" 2>/dev/null || echo "$first")
+  echo "# $name: $bin, built $(stat -c %y "$bin" | cut -d. -f1), sha256 $(sha256sum "$bin" | cut -c1-16)" >> "$OUT/machine.txt"
   for sc in "${SCEN[@]}"; do
     args=$(scenario_args "$sc")
     [[ -n $args ]] || { echo "unknown scenario $sc" >&2; exit 2; }
@@ -186,6 +189,8 @@ def load(name, sc):
     with open(p) as f:
         return json.load(f)
 
+NOISY = set()
+
 def cell(name, sc, fn):
     j = load(name, sc)
     if j is None:
@@ -194,7 +199,11 @@ def cell(name, sc, fn):
         v = fn(j, name, sc)
     except Exception:
         return "?"
-    return v + ("" if j.get("ok", True) else " (errors)")
+    others = j.get("machine_cpu_percent", 0) - j.get("tool_cpu_percent", 0) - j.get("broker", {}).get("cpu_percent", 0)
+    noisy = "broker" in j and others > 25
+    if noisy:
+        NOISY.add(f"{name}.{sc}")
+    return v + ("" if j.get("ok", True) else " (errors)") + (" ⚠" if noisy else "")
 
 def rate(j, *_): return f"{j['receive']['rate']:,.0f}"
 def p(key): return lambda j, *_: f"{j['receive']['latency'][key]:.3f}"
@@ -234,7 +243,14 @@ print()
 print("| Scenario | Metric | " + " | ".join(label.get(n, n) for n in names) + " |")
 print("|---|---|" + "---|" * len(names))
 for scen, metric, sc, fn in rows:
-    print(f"| {scen} | {metric} | " + " | ".join(cell(n, sc, fn) for n in names) + " |")
+    cells = [cell(n, sc, fn) for n in names]
+    if all(c == "—" for c in cells):
+        continue  # scenario not run
+    print(f"| {scen} | {metric} | " + " | ".join(cells) + " |")
+if NOISY:
+    print()
+    print("⚠ other processes used more than 25% of a core during: " + ", ".join(sorted(NOISY)) +
+          " (machine CPU minus broker and tool); rerun when the machine is quiet.")
 losses = []
 for n in names:
     for sc in ("qos0", "fanout", "qos1", "lat20k"):

@@ -1,0 +1,206 @@
+#include "admin/http_server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+namespace tidemq::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+HttpRequest to_request(const http::request<http::string_body>& r, const std::string& peer_ip) {
+  HttpRequest req;
+  req.method = std::string(r.method_string());
+  std::string_view target = r.target();
+  auto q = target.find('?');
+  req.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    std::string_view qs = target.substr(q + 1);
+    while (!qs.empty()) {
+      auto amp = qs.find('&');
+      std::string_view kv = qs.substr(0, amp);
+      auto eq = kv.find('=');
+      req.query[url_decode(kv.substr(0, eq), true)] =
+          eq == std::string_view::npos ? std::string() : url_decode(kv.substr(eq + 1), true);
+      if (amp == std::string_view::npos) break;
+      qs.remove_prefix(amp + 1);
+    }
+  }
+  req.body = r.body();
+  if (auto it = r.find(http::field::authorization); it != r.end()) req.authorization = std::string(it->value());
+  if (auto it = r.find(http::field::content_type); it != r.end()) req.content_type = std::string(it->value());
+  req.peer_ip = peer_ip;
+  return req;
+}
+
+http::response<http::string_body> to_beast(const HttpResponse& res, unsigned version, bool keep_alive) {
+  http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+  out.set(http::field::server, "tidemq");
+  out.set(http::field::content_type, res.content_type);
+  for (const auto& [k, v] : res.headers) out.set(k, v);
+  out.keep_alive(keep_alive);
+  out.body() = res.body;
+  out.prepare_payload();
+  return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  asio::io_context& ctx;
+  const Router& router;
+  AdminAuth& auth;
+  HttpServerOptions options;
+  tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;
+  bool stopped = false;
+
+  Impl(asio::io_context& c, const Router& r, AdminAuth& a, HttpServerOptions o)
+      : ctx(c), router(r), auth(a), options(std::move(o)), acceptor(c) {}
+
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, std::string peer_ip) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.body_limit);
+      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof) co_return;
+      if (ec) {
+        // Oversized bodies get 413, anything else unparsable 400; then the connection closes.
+        HttpResponse err = ec == http::error::body_limit ? v4_error(413, "request body too large")
+                                                          : v4_error(400, "bad request: " + ec.message());
+        auto res = to_beast(err, 11, false);
+        co_await http::async_write(stream, res, use_tuple);
+        co_return;
+      }
+      auto& req = parser.get();
+      HttpResponse handled = dispatch_in(to_request(req, peer_ip));
+      auto res = to_beast(handled, req.version(), req.keep_alive());
+      auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
+      if (wec || !res.keep_alive()) co_return;
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    beast::error_code ec;
+    std::string peer_ip = socket.remote_endpoint(ec).address().to_string();
+    if (tls) {
+      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls);
+      beast::get_lowest_layer(stream).expires_after(options.read_timeout);
+      auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+      if (hec) co_return;
+      co_await serve(stream, peer_ip);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      co_await stream.async_shutdown(use_tuple);
+    } else {
+      beast::tcp_stream stream(std::move(socket));
+      co_await serve(stream, peer_ip);
+      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+  }
+
+  asio::awaitable<void> accept_loop() {
+    while (!stopped) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+      if (stopped) co_return;
+      if (ec) {
+        spdlog::warn("admin: accept failed: {}", ec.message());
+        asio::steady_timer t(ctx, std::chrono::milliseconds(100));
+        co_await t.async_wait(use_tuple);
+        continue;
+      }
+      asio::co_spawn(ctx, session(std::move(socket)), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("admin: session failed: {}", ex.what());
+        }
+      });
+    }
+  }
+
+  HttpResponse dispatch_in(const HttpRequest& req) const {
+    auto m = router.match(req.method, req.path);
+    if (!m.route) return m.path_known ? v4_error(405, "method not allowed") : v4_error(404, "not found");
+    if (!m.route->is_public) {
+      switch (auth.check(req.authorization, req.peer_ip)) {
+        case AdminAuth::Verdict::ok: break;
+        case AdminAuth::Verdict::rate_limited:
+          return v4_error(429, "too many failed logins from this address; try again later");
+        case AdminAuth::Verdict::missing:
+        case AdminAuth::Verdict::wrong: {
+          auto res = v4_error(401, "authentication required");
+          res.headers.emplace_back("WWW-Authenticate", "Basic realm=\"tidemq\"");
+          return res;
+        }
+      }
+    }
+    try {
+      return m.route->handler(req, m.params);
+    } catch (const nlohmann::json::exception& e) {
+      return v4_error(400, std::string("invalid JSON: ") + e.what());
+    } catch (const std::exception& e) {
+      spdlog::error("admin: {} {} failed: {}", req.method, req.path, e.what());
+      return v4_error(500, "internal error");
+    }
+  }
+};
+
+HttpServer::HttpServer(asio::io_context& ctx, const Router& router, AdminAuth& auth, HttpServerOptions options)
+    : impl_(std::make_unique<Impl>(ctx, router, auth, std::move(options))) {}
+HttpServer::~HttpServer() = default;
+
+void HttpServer::open(const std::string& host, std::uint16_t port) {
+  if (!impl_->options.certfile.empty()) {
+    impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    impl_->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                            asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    impl_->tls->use_certificate_chain_file(impl_->options.certfile);
+    impl_->tls->use_private_key_file(impl_->options.keyfile, asio::ssl::context::pem);
+  }
+  tcp::endpoint ep(asio::ip::make_address(host), port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol());
+  a.set_option(tcp::acceptor::reuse_address(true));
+  a.bind(ep);
+  a.listen();
+}
+
+void HttpServer::start() {
+  asio::co_spawn(impl_->ctx, impl_->accept_loop(), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::error("admin: listener stopped: {}", ex.what());
+    }
+  });
+}
+
+void HttpServer::stop() {
+  impl_->stopped = true;
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+HttpResponse HttpServer::dispatch(const HttpRequest& req) const { return impl_->dispatch_in(req); }
+
+}  // namespace tidemq::admin

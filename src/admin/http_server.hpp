@@ -1,0 +1,41 @@
+// The admin HTTP server (Boost.Beast) on the control io_context: keep-alive, a read timeout,
+// a body-size limit, Basic auth on every non-public route, JSON errors. Routes come from Router.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "admin/admin_auth.hpp"
+#include "admin/router.hpp"
+
+namespace tidemq::admin {
+
+struct HttpServerOptions {
+  std::size_t body_limit = 1048576;
+  std::chrono::seconds read_timeout{30};
+  std::string certfile;  // both set: HTTPS
+  std::string keyfile;
+};
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& ctx, const Router& router, AdminAuth& auth, HttpServerOptions options);
+  ~HttpServer();
+
+  // Throws boost::system::system_error when the address is unavailable, std::runtime_error on TLS setup.
+  void open(const std::string& host, std::uint16_t port);
+  void start();
+  void stop();
+  std::uint16_t port() const;
+
+  // Runs one request through auth and the router (also used by tests).
+  HttpResponse dispatch(const HttpRequest& req) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tidemq::admin
