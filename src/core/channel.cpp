@@ -206,12 +206,13 @@ void Channel::on_publish(Publish& p) {
   if (p.props.topic_alias) {
     const std::uint16_t alias = *p.props.topic_alias;
     if (alias == 0 || alias > cfg_.max_topic_alias) return disconnect(rc::topic_alias_invalid);
+    if (!alias_in_) alias_in_ = std::make_unique<std::unordered_map<std::uint16_t, std::string>>();
     if (p.topic.empty()) {
-      auto it = alias_in_.find(alias);
-      if (it == alias_in_.end()) return disconnect(rc::protocol_error);
+      auto it = alias_in_->find(alias);
+      if (it == alias_in_->end()) return disconnect(rc::protocol_error);
       p.topic = it->second;
     } else {
-      alias_in_[alias] = p.topic;
+      (*alias_in_)[alias] = p.topic;
     }
     p.props.topic_alias.reset();
   }
@@ -458,7 +459,8 @@ Channel::SendResult Channel::send_publish(const Delivery& d, std::uint16_t packe
   if (d.sub_id) v.subscription_ids = std::span<const std::uint32_t>(&d.sub_id, 1);
   bool new_alias = false;
   if (version_ == kV5 && client_alias_max_ > 0) {
-    if (auto it = alias_out_.find(m.topic); it != alias_out_.end()) {
+    if (!alias_out_) alias_out_ = std::make_unique<std::unordered_map<std::string, std::uint16_t>>();
+    if (auto it = alias_out_->find(m.topic); it != alias_out_->end()) {
       v.topic_alias = it->second;
       v.topic = {};
     } else if (next_alias_out_ <= client_alias_max_) {
@@ -467,7 +469,7 @@ Channel::SendResult Channel::send_publish(const Delivery& d, std::uint16_t packe
     }
   }
   if (client_max_packet_ != 0xFFFFFFFF && encoded_publish_size(v, version_) > client_max_packet_) return SendResult::too_large;
-  if (new_alias) alias_out_.emplace(m.topic, next_alias_out_++);
+  if (new_alias) alias_out_->emplace(m.topic, next_alias_out_++);
   const std::size_t before = out_.size();
   encode_publish(v, version_, out_);
   Stats::add(broker_.stats().messages_sent[d.qos]);

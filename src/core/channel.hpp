@@ -40,6 +40,7 @@ class Channel {
   std::uint16_t keep_alive() const { return keep_alive_; }  // seconds, after the server's cap
   std::uint8_t protocol_level() const { return version_; }
   const ClientId& client_id() const { return client_id_; }
+  const std::string& peer_address() const { return peer_; }
 
  private:
   enum class State { awaiting_connect, connected, closed };
@@ -83,8 +84,9 @@ class Channel {
   std::uint32_t client_max_packet_ = 0xFFFFFFFF;
   std::uint16_t client_alias_max_ = 0;
 
-  std::unordered_map<std::uint16_t, std::string> alias_in_;
-  std::unordered_map<std::string, std::uint16_t> alias_out_;
+  // Topic alias tables, allocated on first use (most clients never use aliases).
+  std::unique_ptr<std::unordered_map<std::uint16_t, std::string>> alias_in_;
+  std::unique_ptr<std::unordered_map<std::string, std::uint16_t>> alias_out_;
   std::uint16_t next_alias_out_ = 1;
 };
 

@@ -5,7 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
+#include <boost/container/devector.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,7 +48,7 @@ struct Subscription {
 struct SessionState {
   std::uint8_t protocol_level = mqtt::kV5;
   std::map<std::string, Subscription> subscriptions;  // full filter (with $share prefix) → options
-  std::deque<Delivery> queue;
+  boost::container::devector<Delivery> queue;  // allocates nothing while empty (idle sessions)
   std::map<std::uint16_t, InflightEntry> inflight;
   std::uint64_t next_seq = 0;
   std::unordered_set<std::uint16_t> incoming_qos2;
@@ -60,8 +60,9 @@ struct SessionState {
   bool notify_pending = false;
   bool discarded = false;                      // removed from the registry: deliveries are ignored
 
-  std::optional<mqtt::Will> will;              // the will of the attached connection
-  std::optional<mqtt::Will> pending_will;      // a delayed will waiting for its time
+  // Wills are rare and large (a Properties block each): kept behind pointers to keep idle sessions small.
+  std::unique_ptr<mqtt::Will> will;            // the will of the attached connection
+  std::unique_ptr<mqtt::Will> pending_will;    // a delayed will waiting for its time
   util::TimePoint will_due{};
   std::optional<util::TimePoint> expires_at;   // set while offline (none = never)
 

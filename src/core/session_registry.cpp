@@ -91,7 +91,7 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
       st->notify_pending = false;
       st->protocol_level = protocol_level;
       st->expiry_interval = expiry_interval;
-      st->will = std::move(will);
+      st->will = will ? std::make_unique<mqtt::Will>(std::move(*will)) : nullptr;
     }
     result.session->set_online(true);
     result.session->set_protocol_level(protocol_level);
@@ -106,8 +106,7 @@ std::vector<MessagePtr> SessionRegistry::detach(const SessionPtr& s, const Sessi
   std::lock_guard lk(mu_);
   auto st = s->lock();
   if (!st->owned_by(owner)) return publish_now;
-  std::optional<mqtt::Will> will = std::move(st->will);
-  st->will.reset();
+  std::unique_ptr<mqtt::Will> will = std::move(st->will);
   if (!publish_will) will.reset();
   st->owner.reset();
   st->owner_token = nullptr;

@@ -70,7 +70,7 @@ SessionSnapshot Session::to_snapshot(util::TimePoint now) {
   std::sort(s.incoming_qos2.begin(), s.incoming_qos2.end());
   s.next_packet_id = st.next_packet_id;
   if (st.pending_will) {
-    s.will = st.pending_will;
+    s.will = *st.pending_will;
     s.will_delay_remaining = seconds_left(st.will_due, now);
   }
   s.expiry_interval = st.expiry_interval;
@@ -89,7 +89,7 @@ std::shared_ptr<Session> Session::from_snapshot(const SessionSnapshot& s, std::s
   st.incoming_qos2.insert(s.incoming_qos2.begin(), s.incoming_qos2.end());
   st.next_packet_id = s.next_packet_id == 0 ? 1 : s.next_packet_id;
   if (s.will) {
-    st.pending_will = s.will;
+    st.pending_will = std::make_unique<mqtt::Will>(*s.will);
     st.will_due = now + seconds(s.will_delay_remaining);
   }
   st.expiry_interval = s.expiry_interval;

@@ -24,8 +24,7 @@ Connection::Connection(asio::ip::tcp::socket socket, core::Broker& broker, Conne
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       tracker_(tracker),
-      peer_(describe(socket_)),
-      channel_(broker, peer_) {
+      channel_(broker, describe(socket_)) {
   // Until CONNECT arrives the keep-alive watch enforces the connect timeout (bytes that are not a
   // whole CONNECT do not extend it).
   keepalive_.start_with_timeout(connect_timeout, std::chrono::steady_clock::now());

@@ -27,7 +27,7 @@ class Connection final : public core::SessionOwner, public std::enable_shared_fr
   // core::SessionOwner — any thread.
   void notify() override;
   void kick(const core::DisconnectInfo& why) override;
-  const std::string& peer_address() const override { return peer_; }
+  const std::string& peer_address() const override { return channel_.peer_address(); }
 
  private:
   void wait_readable();
@@ -41,7 +41,6 @@ class Connection final : public core::SessionOwner, public std::enable_shared_fr
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
   ConnectionTracker& tracker_;
-  std::string peer_;
   core::Channel channel_;
   core::KeepAliveWatch keepalive_;
   bool keepalive_started_ = false;
