@@ -1,9 +1,9 @@
 #include "admin/admin_auth.hpp"
+#include "admin/http_types.hpp"
 
 #include <filesystem>
 #include <fstream>
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
@@ -24,12 +24,9 @@ std::string sha256(const std::string& s) {
 std::optional<std::pair<std::string, std::string>> parse_basic(const std::string& header) {
   constexpr std::string_view kBasic = "Basic ";
   if (header.size() <= kBasic.size() || header.compare(0, kBasic.size(), kBasic) != 0) return std::nullopt;
-  std::string_view b64 = std::string_view(header).substr(kBasic.size());
-  namespace b = boost::beast::detail::base64;
-  std::string decoded(b::decoded_size(b64.size()), '\0');
-  auto [written, read] = b::decode(decoded.data(), b64.data(), b64.size());
-  if (read != b64.size()) return std::nullopt;
-  decoded.resize(written);
+  auto maybe = decode_base64(std::string_view(header).substr(kBasic.size()));
+  if (!maybe) return std::nullopt;
+  const std::string& decoded = *maybe;
   auto colon = decoded.find(':');
   if (colon == std::string::npos) return std::nullopt;
   return std::make_pair(decoded.substr(0, colon), decoded.substr(colon + 1));

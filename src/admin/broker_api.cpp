@@ -1,6 +1,5 @@
 #include "admin/broker_api.hpp"
 
-#include <boost/beast/core/detail/base64.hpp>
 #include <fmt/format.h>
 
 #include "tidemq/mqtt/topic.hpp"
@@ -90,12 +89,9 @@ HttpResponse publish_handler(core::Broker& broker, const HttpRequest& r) {
   std::string payload = body.value("payload", "");
   std::string encoding = body.value("encoding", "plain");
   if (encoding == "base64") {
-    namespace b = boost::beast::detail::base64;
-    std::string decoded(b::decoded_size(payload.size()), '\0');
-    auto [written, read] = b::decode(decoded.data(), payload.data(), payload.size());
-    if (read != payload.size()) return v4_error(400, "'payload' is not valid base64");
-    decoded.resize(written);
-    payload = std::move(decoded);
+    auto decoded = decode_base64(payload);
+    if (!decoded) return v4_error(400, "'payload' is not valid base64");
+    payload = std::move(*decoded);
   } else if (encoding != "plain") {
     return v4_error(400, "'encoding' must be \"plain\" or \"base64\"");
   }
@@ -171,16 +167,16 @@ void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, 
     const std::size_t first = (page->page - 1) * page->limit;
     std::size_t index = 0;
     bool hasnext = false;
+    // count is the total number of subscriptions, so every row is counted, not only this page's.
     for (const auto& c : reg.subscriptions(0, static_cast<std::size_t>(-1))) {
       for (const auto& [filter, qos] : c.subscription_list) {
         if (index++ < first) continue;
         if (rows.size() >= page->limit) {
           hasnext = true;
-          break;
+          continue;
         }
         rows.push_back({{"node", node.node_name}, {"clientid", c.client_id}, {"topic", filter}, {"qos", qos}});
       }
-      if (hasnext) break;
     }
     return json_response(200, {{"code", 0}, {"data", rows}, {"meta", meta(*page, index, hasnext)}});
   });

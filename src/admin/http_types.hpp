@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,7 +31,7 @@ struct HttpResponse {
 using Params = std::map<std::string, std::string>;
 
 inline HttpResponse json_response(int status, const nlohmann::json& j) {
-  return HttpResponse{status, j.dump(), "application/json", {}};
+  return HttpResponse{status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json", {}};
 }
 
 // v4 conventions (EMQX 4): {"code":0,"data":...} on success; errors carry their HTTP status as
@@ -41,5 +42,8 @@ inline HttpResponse v4_error(int status, const std::string& message) {
 }
 
 std::string url_decode(std::string_view s, bool plus_is_space);
+
+// Standard base64 (with or without '=' padding); nullopt when `s` is not base64.
+std::optional<std::string> decode_base64(std::string_view s);
 
 }  // namespace tidemq::admin

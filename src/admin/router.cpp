@@ -1,5 +1,7 @@
 #include "admin/router.hpp"
 
+#include <boost/beast/core/detail/base64.hpp>
+
 namespace tidemq::admin {
 
 std::string url_decode(std::string_view s, bool plus_is_space) {
@@ -17,6 +19,15 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
       out += c;
     }
   }
+  return out;
+}
+
+std::optional<std::string> decode_base64(std::string_view s) {
+  namespace b = boost::beast::detail::base64;
+  std::string out(b::decoded_size(s.size()), '\0');
+  auto [written, read] = b::decode(out.data(), s.data(), s.size());
+  if (read != s.find_last_not_of('=') + 1) return std::nullopt;  // decode() stops at the padding
+  out.resize(written);
   return out;
 }
 

@@ -9,9 +9,12 @@
 #include "admin/admin_auth.hpp"
 #include "admin/broker_api.hpp"
 #include "admin/http_server.hpp"
+#include "admin/user_api.hpp"
+#include "auth/auth_module.hpp"
 #include "core/broker.hpp"
 #include "net/connection_tracker.hpp"
 #include "net/listener.hpp"
+#include "net/stream_listener.hpp"
 #include "runtime/io_pool.hpp"
 #include "tidemq/mqtt/reason_codes.hpp"
 
@@ -32,6 +35,7 @@ struct Node::Impl {
   runtime::IoPool pool;
   net::ConnectionTracker tracker;
   std::vector<std::unique_ptr<net::Listener>> listeners;
+  std::vector<std::unique_ptr<net::StreamListener>> stream_listeners;  // ssl, ws, wss
   asio::steady_timer sweep_timer;
   asio::steady_timer shutdown_timer;
   asio::signal_set signals;
@@ -39,6 +43,7 @@ struct Node::Impl {
   std::unique_ptr<admin::AdminAuth> admin_auth;
   admin::Router admin_routes;
   std::vector<std::unique_ptr<admin::HttpServer>> admin_servers;
+  std::unique_ptr<auth::AuthModule> auth;  // MQTT authentication and ACL hooks
 
   explicit Impl(Config c)
       : config(std::move(c)),
@@ -60,6 +65,7 @@ struct Node::Impl {
   void shutdown(int signal) {
     spdlog::info("signal {}: stopping; {} connection(s) to close", signal, tracker.size());
     for (auto& l : listeners) l->stop();
+    for (auto& l : stream_listeners) l->stop();
     for (auto& s : admin_servers) s->stop();
     sweep_timer.cancel();
     // Wills first, so that subscribers still connected receive them before their DISCONNECT.
@@ -103,6 +109,7 @@ bool Node::start_admin() {
   if (n.admin_auth->using_default_password())
     spdlog::warn("*** admin API: user '{}' still has the DEFAULT PASSWORD 'public' — set management.default_password ***",
                  mg.default_user);
+  admin::register_user_api(n.admin_routes, n.auth ? n.auth->users() : nullptr);
   admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth,
                              admin::NodeInfo{n.config.node_name, TIDEMQ_VERSION, n.clock.now()},
                              admin::BrokerApiOptions{mg.metrics_auth});
@@ -139,7 +146,20 @@ int Node::run() {
     spdlog::critical("cannot create node.data_dir {}: {}", n.config.data_dir, dir_ec.message());
     return 1;
   }
-  if (!start_admin()) return 1;
+  {
+    const auto& a = n.config.auth;
+    auth::AuthOptions ao{a.allow_anonymous, a.password_file.empty() ? "" : resolve(n.config.data_dir, a.password_file),
+                         a.no_match, a.deny_action, {}};
+    for (const auto& r : a.rules)
+      ao.rules.push_back({r.permission, r.action, r.topics, r.username, r.clientid, r.ipaddr, r.origin});
+    try {
+      n.auth = std::make_unique<auth::AuthModule>(n.pool.control(), std::move(ao));
+    } catch (const std::invalid_argument& e) {
+      spdlog::critical("{}", e.what());
+      return 1;
+    }
+    if (!n.auth->start(n.broker.hooks())) return 1;
+  }
   for (const auto& lc : n.config.tcp_listeners) {
     auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout));
     try {
@@ -153,6 +173,31 @@ int Node::run() {
     l->start();
     n.listeners.push_back(std::move(l));
   }
+  for (const auto& lc : n.config.extra_listeners) {
+    using Kind = ExtraListenerConfig::Kind;
+    net::StreamListener::Options o;
+    o.kind = lc.kind == Kind::ssl ? net::StreamListener::Kind::ssl
+             : lc.kind == Kind::ws ? net::StreamListener::Kind::ws
+                                   : net::StreamListener::Kind::wss;
+    o.name = lc.name;
+    o.ws_path = lc.path;
+    o.tls = net::TlsOptions{lc.tls.certfile, lc.tls.keyfile, lc.tls.cacertfile, lc.tls.verify_peer, lc.tls.fail_if_no_peer_cert};
+    o.connect_timeout = std::chrono::seconds(n.config.idle_timeout);
+    auto l = std::make_unique<net::StreamListener>(std::move(o), n.pool, n.broker, n.tracker);
+    try {
+      l->open(lc.host, lc.port);
+    } catch (const boost::system::system_error& e) {
+      spdlog::critical("listener {}: cannot listen on {}:{}: {}", l->label(), lc.host, lc.port, e.code().message());
+      return 1;
+    } catch (const std::exception& e) {
+      spdlog::critical("listener {}: {}", l->label(), e.what());
+      return 1;
+    }
+    spdlog::info("listener {} on {}", l->label(), l->describe_endpoint());
+    l->start();
+    n.stream_listeners.push_back(std::move(l));
+  }
+  if (!start_admin()) return 1;
   n.signals.async_wait([&n](const boost::system::error_code& ec, int sig) {
     if (!ec) n.shutdown(sig);
   });

@@ -146,6 +146,9 @@ void Channel::on_connect(Connect& c) {
     Stats::add(broker_.stats().auth_failures);
     return refuse_connect(*refused);
   }
+  if (c.will && broker_.hooks().run_authorize(AclRequest{c.client_id, c.username, peer_, AclAction::publish,
+                                                          c.will->topic}) != AclDecision::allow)
+    return refuse_connect(rc::not_authorized);  // a will on a topic the client may not publish to
   if (broker_.registry().connection_count() >= cfg_.max_connections) return refuse_connect(rc::quota_exceeded);
 
   std::uint32_t requested_expiry = v5 ? c.props.session_expiry.value_or(0) : 0;

@@ -167,8 +167,9 @@ class Broker:
             "node.data_dir": str(data_dir),
             "node.io_threads": 2,
             "log.level": "info",
-            # an ephemeral admin port, so that brokers started side by side never collide
-            "management.listener.http.bind": "127.0.0.1:0",
+            # no admin listener unless a test asks for one: an extra port per broker could
+            # collide with the port another test just picked
+            "management.listener.http.bind": "",
         }
         # TIDEMQ_TEST_EXTRA_SET="log.level=debug a.b=c": extra --set for every broker
         for item in os.environ.get("TIDEMQ_TEST_EXTRA_SET", "").split():
