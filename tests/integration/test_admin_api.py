@@ -16,6 +16,8 @@ import uuid
 
 import pytest
 
+from adminhelpers import wait_admin_listening  # noqa: E402
+
 import mqttraw
 from mqtthelpers import wait_for
 
@@ -107,20 +109,6 @@ class Admin:
         doc = r.json
         assert doc["code"] == 0, doc
         return doc
-
-
-def wait_admin_listening(b, port, timeout=5.0):
-    """True once the node accepts on its admin port; False if it exited first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not b.alive():
-            return False
-        try:
-            socket.create_connection((b.host, port), timeout=0.25).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("admin API not listening on %d after %.0fs\n%s" % (port, timeout, b.logs()))
 
 
 def start_admin_node(broker_factory, settings=None, **kw):

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from adminhelpers import wait_admin_listening  # noqa: E402
+
 import mqttraw
 from mqtthelpers import wait_for
 
@@ -78,20 +80,6 @@ class Metrics:
         key = (name, tuple(sorted(labels.items())))
         assert key in self.samples, "no sample %s%r in:\n%s" % (name, labels, self.text)
         return self.samples[key]
-
-
-def wait_admin_listening(b, port, timeout=5.0):
-    """True once the node accepts on its admin port; False if it exited first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not b.alive():
-            return False
-        try:
-            socket.create_connection((b.host, port), timeout=0.25).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("admin API not listening on %d after %.0fs\n%s" % (port, timeout, b.logs()))
 
 
 def start_node(broker_factory, settings=None):
