@@ -762,3 +762,42 @@ def test_publish_binary_safe_topic_and_unicode(node, make_client, uid):
     adm.ok("POST", "/api/v4/mqtt/publish", {"topic": topic, "payload": "\u2603", "qos": 1})
     m = sub.messages.get()
     assert m.topic == topic and m.payload == "\u2603".encode()
+
+
+# --- HTTPS ---------------------------------------------------------------------------
+
+def test_https_listener_serves_the_api_with_auth(broker_factory, tmp_path):
+    import ssl
+    import subprocess
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    port = free_port()
+    b = broker_factory(settings={"management.listener.https.bind": "127.0.0.1:%d" % port,
+                                 "management.listener.https.certfile": str(cert),
+                                 "management.listener.https.keyfile": str(key)})
+    assert wait_admin_listening(b, port)
+    ctx = ssl.create_default_context(cafile=str(cert))
+
+    def get(auth):
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
+        try:
+            headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
+            c.request("GET", "/api/v4/nodes", headers=headers)
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+    status, body = get("%s:%s" % (ADMIN_USER, ADMIN_PASSWORD))
+    assert status == 200 and json.loads(body)["data"][0]["node_status"] == "Running"
+    assert get(None)[0] == 401
+    # a client that does not trust the certificate cannot talk to it
+    with pytest.raises(ssl.SSLError):
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl.create_default_context())
+        try:
+            c.request("GET", "/api/v4/nodes")
+        finally:
+            c.close()
