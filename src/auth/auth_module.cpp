@@ -125,7 +125,7 @@ bool AuthModule::start(core::Hooks& hooks) {
 
   hooks_ = &hooks;
   hooks.set_authenticate([this](const core::AuthRequest& req) { return authenticate(req); });
-  hooks.set_authorize([this](const core::AclRequest& req) { return authorize(req); });
+  install_authorize(*acl);
 
   stopped_ = false;
   if (users_) poll();
@@ -179,8 +179,17 @@ bool AuthModule::set_rules(const std::vector<AclRuleSpec>& rules, const std::str
                            const std::string& deny_action, std::string* error) {
   auto acl = build_acl(rules, no_match, deny_action, error);
   if (!acl) return false;
+  if (hooks_) install_authorize(*acl);
   acl_.store(std::move(acl));
   return true;
+}
+
+void AuthModule::install_authorize(const Acl& acl) {
+  // With no rules and no_match = allow every request is allowed: leave the publish path alone.
+  if (acl.rules().empty() && acl.no_match_allow())
+    hooks_->set_authorize(nullptr);
+  else
+    hooks_->set_authorize([this](const core::AclRequest& req) { return authorize(req); });
 }
 
 void AuthModule::log_failure(const core::AuthRequest& req, const char* why) {

@@ -109,6 +109,7 @@ class AuthModule {
   void poll();
   void wait_sighup();
   void log_failure(const core::AuthRequest& req, const char* why);
+  void install_authorize(const Acl& acl);
   void log_load(PasswordFile::LoadResult r, const std::string& error, const char* when);
 
   boost::asio::io_context& control_;

@@ -19,30 +19,31 @@ void Hooks::remove_admission(Handle h) {
   publish_locked();
 }
 
-void Hooks::publish_locked() { snapshot_.store(std::make_shared<const Chain>(chain_)); }
+void Hooks::publish_locked() { admission_.set(std::make_unique<const Chain>(chain_)); }
 
 std::optional<AdmissionRefusal> Hooks::run_admission(const AdmissionRequest& req) const {
-  auto chain = snapshot_.load();
+  const Chain* chain = admission_.get();
+  if (!chain) return std::nullopt;
   for (const auto& e : *chain)
     if (auto refusal = e.hook(req)) return refusal;
   return std::nullopt;
 }
 
 void Hooks::set_authenticate(AuthenticateHook h) {
-  authenticate_.store(h ? std::make_shared<const AuthenticateHook>(std::move(h)) : nullptr);
+  authenticate_.set(h ? std::make_unique<const AuthenticateHook>(std::move(h)) : nullptr);
 }
 
 void Hooks::set_authorize(AuthorizeHook h) {
-  authorize_.store(h ? std::make_shared<const AuthorizeHook>(std::move(h)) : nullptr);
+  authorize_.set(h ? std::make_unique<const AuthorizeHook>(std::move(h)) : nullptr);
 }
 
 std::optional<std::uint8_t> Hooks::run_authenticate(const AuthRequest& req) const {
-  auto h = authenticate_.load();
+  const AuthenticateHook* h = authenticate_.get();
   return h ? (*h)(req) : std::nullopt;
 }
 
 AclDecision Hooks::run_authorize(const AclRequest& req) const {
-  auto h = authorize_.load();
+  const AuthorizeHook* h = authorize_.get();
   return h ? (*h)(req) : AclDecision::allow;
 }
 

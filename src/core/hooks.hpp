@@ -1,6 +1,6 @@
-// Hook chains that other layers and plugins attach to. The admission chain runs on data threads
-// for every CONNECT, before authentication, so it is read through an immutable snapshot
-// (no lock on the CONNECT path); adding or removing a hook publishes a new snapshot.
+// Hook chains that other layers and plugins attach to. Hooks run on data threads for every
+// CONNECT, PUBLISH and SUBSCRIBE, so they are read through immutable published versions: one
+// atomic pointer load, no lock, no reference count on the hot path.
 #pragma once
 
 #include <atomic>
@@ -40,6 +40,24 @@ struct AclRequest {
 };
 using AuthorizeHook = std::function<AclDecision(const AclRequest&)>;
 
+// A value replaced rarely and read on hot paths. Replaced versions are kept (not freed) until the
+// owner goes, so a reader's raw pointer stays valid; hooks change a handful of times per run.
+template <class T>
+class Published {
+ public:
+  const T* get() const { return current_.load(std::memory_order_acquire); }
+  void set(std::unique_ptr<const T> v) {
+    std::lock_guard lk(mu_);
+    current_.store(v.get(), std::memory_order_release);
+    if (v) versions_.push_back(std::move(v));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<const T>> versions_;
+  std::atomic<const T*> current_{nullptr};
+};
+
 class Hooks {
  public:
   using Handle = std::uint64_t;
@@ -67,9 +85,9 @@ class Hooks {
   std::mutex mu_;
   Chain chain_;
   Handle next_handle_ = 1;
-  std::atomic<std::shared_ptr<const Chain>> snapshot_{std::make_shared<const Chain>()};
-  std::atomic<std::shared_ptr<const AuthenticateHook>> authenticate_;
-  std::atomic<std::shared_ptr<const AuthorizeHook>> authorize_;
+  Published<Chain> admission_;
+  Published<AuthenticateHook> authenticate_;
+  Published<AuthorizeHook> authorize_;
 };
 
 }  // namespace tidemq::core
