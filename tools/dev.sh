@@ -3,13 +3,14 @@
 #   tools/dev.sh run    install what is missing, build, run a node with conf/tidemq.conf (foreground)
 #   tools/dev.sh test   install what is missing, build, run every test (unit + integration)
 #   tools/dev.sh build  install what is missing and build
+#   tools/dev.sh packages  print the Debian packages the build and the tests need (for CI)
 # Extra arguments after `run` go to tidemq (e.g. --set log.level=debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev nlohmann-json3-dev libfmt-dev
           libspdlog-dev libtomlplusplus-dev libcli11-dev catch2
-          mosquitto-clients mosquitto python3 python3-paho-mqtt python3-pytest python3-prometheus-client)
+          mosquitto-clients mosquitto python3 python3-paho-mqtt python3-pytest python3-prometheus-client openssl)
 
 install_missing() {
   local missing=()
@@ -51,8 +52,11 @@ case "$cmd" in
     install_missing
     build
     ;;
+  packages)
+    echo "${PACKAGES[@]}"
+    ;;
   *)
-    echo "usage: tools/dev.sh run|test|build [args]" >&2
+    echo "usage: tools/dev.sh run|test|build|packages [args]" >&2
     exit 2
     ;;
 esac
