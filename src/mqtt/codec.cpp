@@ -1,4 +1,5 @@
 #include "tidemq/mqtt/codec.hpp"
+#include "tidemq/mqtt/properties_codec.hpp"
 
 #include <array>
 
@@ -707,6 +708,21 @@ void encode_packet(const Packet& p, std::uint8_t version, std::string& out) {
       write_frame(out, 0xF0, body);
       return;
     }
+  }
+}
+
+void encode_properties(const Properties& p, std::string& out) { write_properties(out, p); }
+
+bool decode_properties(std::string_view& in, Properties& out) {
+  try {
+    Reader r(in);
+    Properties p;
+    read_properties(r, c_all, p);
+    in.remove_prefix(in.size() - r.left());
+    out = std::move(p);
+    return true;
+  } catch (const Bad&) {
+    return false;
   }
 }
 
