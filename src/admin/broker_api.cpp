@@ -28,6 +28,8 @@ std::string iso8601(std::int64_t ms) {
   return buf;
 }
 
+}  // namespace
+
 json client_json(const core::ClientInfo& c, const std::string& node) {
   std::string ip = c.peer_address, port;
   if (auto colon = ip.rfind(':'); colon != std::string::npos) {
@@ -49,6 +51,34 @@ json client_json(const core::ClientInfo& c, const std::string& node) {
               {"connected_at", c.connected_at_ms ? json(iso8601(c.connected_at_ms)) : json(nullptr)},
               {"node", node}};
 }
+
+json node_entry_json(core::Broker& broker, const NodeInfo& node) {
+  auto& reg = broker.registry();
+  return json{{"node", node.node_name},
+              {"node_status", "Running"},
+              {"connections", reg.connection_count()},
+              {"sessions", reg.session_count()},
+              {"uptime", uptime_text(broker.clock().now() - node.started_at)},
+              {"version", node.version}};
+}
+
+json stats_json(core::Broker& broker, const NodeInfo& node) {
+  auto& s = broker.stats();
+  auto& reg = broker.registry();
+  return json{{"node", node.node_name},
+              {"connections.count", reg.connection_count()},
+              {"connections.max", std::max<std::uint64_t>(s.connections_max, reg.connection_count())},
+              {"sessions.count", reg.session_count()},
+              {"sessions.max", std::max<std::uint64_t>(s.sessions_max, reg.session_count())},
+              {"subscriptions.count", broker.router().subscription_count()},
+              {"subscriptions.max", std::max<std::uint64_t>(s.subscriptions_max, broker.router().subscription_count())},
+              {"topics.count", broker.router().filter_count()},
+              {"topics.max", std::max<std::uint64_t>(s.topics_max, broker.router().filter_count())},
+              {"retained.count", broker.retained().size()},
+              {"retained.max", std::max<std::uint64_t>(s.retained_max, broker.retained().size())}};
+}
+
+namespace {
 
 struct Page {
   std::size_t page = 1;
@@ -84,6 +114,7 @@ HttpResponse publish_handler(core::Broker& broker, const HttpRequest& r) {
   if (!body.is_object()) return v4_error(400, "body must be a JSON object");
   if (!body.contains("topic") || !body["topic"].is_string()) return v4_error(400, "'topic' (string) is required");
   auto m = std::make_shared<core::Message>();
+  m->uid = core::new_message_uid();
   m->topic = body["topic"].get<std::string>();
   if (!mqtt::valid_topic_name(m->topic)) return v4_error(400, "'topic' is not a valid topic name");
   std::string payload = body.value("payload", "");
@@ -112,29 +143,10 @@ void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, 
                          BrokerApiOptions options) {
   auto& reg = broker.registry();
   router.add("GET", "/api/v4/nodes", [&broker, node](const HttpRequest&, const Params&) {
-    auto& reg = broker.registry();
-    return v4_ok(json::array({json{{"node", node.node_name},
-                                   {"node_status", "Running"},
-                                   {"connections", reg.connection_count()},
-                                   {"sessions", reg.session_count()},
-                                   {"uptime", uptime_text(broker.clock().now() - node.started_at)},
-                                   {"version", node.version}}}));
+    return v4_ok(json::array({node_entry_json(broker, node)}));
   });
   router.add("GET", "/api/v4/stats", [&broker, node](const HttpRequest&, const Params&) {
-    auto& s = broker.stats();
-    auto& reg = broker.registry();
-    json d{{"node", node.node_name},
-           {"connections.count", reg.connection_count()},
-           {"connections.max", std::max<std::uint64_t>(s.connections_max, reg.connection_count())},
-           {"sessions.count", reg.session_count()},
-           {"sessions.max", std::max<std::uint64_t>(s.sessions_max, reg.session_count())},
-           {"subscriptions.count", broker.router().subscription_count()},
-           {"subscriptions.max", std::max<std::uint64_t>(s.subscriptions_max, broker.router().subscription_count())},
-           {"topics.count", broker.router().filter_count()},
-           {"topics.max", std::max<std::uint64_t>(s.topics_max, broker.router().filter_count())},
-           {"retained.count", broker.retained().size()},
-           {"retained.max", std::max<std::uint64_t>(s.retained_max, broker.retained().size())}};
-    return v4_ok(json::array({d}));
+    return v4_ok(json::array({stats_json(broker, node)}));
   });
   router.add("GET", "/api/v4/clients", [&reg, node](const HttpRequest& r, const Params&) {
     HttpResponse err;

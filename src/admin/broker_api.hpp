@@ -23,6 +23,11 @@ struct BrokerApiOptions {
 void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, NodeInfo node,
                          BrokerApiOptions options);
 
+// The JSON shapes shared with the cluster API (which answers them for other nodes too).
+nlohmann::json node_entry_json(core::Broker& broker, const NodeInfo& node);  // one /api/v4/nodes entry
+nlohmann::json stats_json(core::Broker& broker, const NodeInfo& node);       // one /api/v4/stats entry
+nlohmann::json client_json(const core::ClientInfo& c, const std::string& node);
+
 // Prometheus text exposition of the node's counters.
 std::string render_metrics(core::Broker& broker, const NodeInfo& node);
 

@@ -3,6 +3,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -59,6 +61,8 @@ http::response<http::string_body> to_beast(const HttpResponse& res, unsigned ver
 
 }  // namespace
 
+constexpr auto kAsyncTimeout = std::chrono::seconds(15);
+
 struct HttpServer::Impl {
   asio::io_context& ctx;
   const Router& router;
@@ -89,7 +93,11 @@ struct HttpServer::Impl {
         co_return;
       }
       auto& req = parser.get();
-      HttpResponse handled = dispatch_in(to_request(req, peer_ip));
+      HttpRequest request = to_request(req, peer_ip);
+      HttpResponse handled;
+      const Router::Route* async_route = nullptr;
+      Params params;
+      if (!dispatch_in(request, handled, async_route, params)) handled = co_await call_async(*async_route, request, params);
       auto res = to_beast(handled, req.version(), req.keep_alive());
       auto [wec, wn] = co_await http::async_write(stream, res, use_tuple);
       if (wec || !res.keep_alive()) co_return;
@@ -135,22 +143,64 @@ struct HttpServer::Impl {
     }
   }
 
-  HttpResponse dispatch_in(const HttpRequest& req) const {
-    auto m = router.match(req.method, req.path);
-    if (!m.route) return m.path_known ? v4_error(405, "method not allowed") : v4_error(404, "not found");
-    if (!m.route->is_public) {
-      switch (auth.check(req.authorization, req.peer_ip)) {
-        case AdminAuth::Verdict::ok: break;
-        case AdminAuth::Verdict::rate_limited:
-          return v4_error(429, "too many failed logins from this address; try again later");
-        case AdminAuth::Verdict::missing:
-        case AdminAuth::Verdict::wrong: {
-          auto res = v4_error(401, "authentication required");
-          res.headers.emplace_back("WWW-Authenticate", "Basic realm=\"tidemq\"");
-          return res;
-        }
-      }
+  // Waits for an async handler's reply on this server's context (504 if it never comes).
+  asio::awaitable<HttpResponse> call_async(const Router::Route& route, const HttpRequest& req, const Params& params) {
+    struct Pending {
+      explicit Pending(asio::io_context& c) : timer(c) {}
+      asio::steady_timer timer;
+      std::optional<HttpResponse> response;
+    };
+    auto pending = std::make_shared<Pending>(ctx);
+    pending->timer.expires_after(kAsyncTimeout);
+    try {
+      route.async_handler(req, params, [pending, &c = ctx](HttpResponse r) {
+        asio::post(c, [pending, r = std::move(r)]() mutable {
+          if (pending->response) return;
+          pending->response = std::move(r);
+          pending->timer.cancel();
+        });
+      });
+    } catch (const std::exception& e) {
+      spdlog::error("admin: {} {} failed: {}", req.method, req.path, e.what());
+      co_return v4_error(500, "internal error");
     }
+    co_await pending->timer.async_wait(use_tuple);
+    if (!pending->response) pending->response = v4_error(504, "no answer from the cluster in time");
+    co_return std::move(*pending->response);
+  }
+
+  // Answers a request in `out`; returns false when its route is asynchronous (see call_async).
+  bool dispatch_in(const HttpRequest& req, HttpResponse& out, const Router::Route*& async_route, Params& params) const {
+    auto m = router.match(req.method, req.path);
+    if (m.route && m.route->async_handler) {
+      if (!m.route->is_public && !authorized(req, out)) return true;
+      async_route = m.route;
+      params = std::move(m.params);
+      return false;
+    }
+    out = dispatch_sync(req, m);
+    return true;
+  }
+
+  bool authorized(const HttpRequest& req, HttpResponse& out) const {
+    switch (auth.check(req.authorization, req.peer_ip)) {
+      case AdminAuth::Verdict::ok: return true;
+      case AdminAuth::Verdict::rate_limited:
+        out = v4_error(429, "too many failed logins from this address; try again later");
+        return false;
+      case AdminAuth::Verdict::missing:
+      case AdminAuth::Verdict::wrong:
+        out = v4_error(401, "authentication required");
+        out.headers.emplace_back("WWW-Authenticate", "Basic realm=\"tidemq\"");
+        return false;
+    }
+    return false;
+  }
+
+  HttpResponse dispatch_sync(const HttpRequest& req, Router::Match& m) const {
+    if (!m.route) return m.path_known ? v4_error(405, "method not allowed") : v4_error(404, "not found");
+    HttpResponse denied;
+    if (!m.route->is_public && !authorized(req, denied)) return denied;
     try {
       return m.route->handler(req, m.params);
     } catch (const nlohmann::json::exception& e) {
@@ -201,6 +251,12 @@ void HttpServer::stop() {
 
 std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
-HttpResponse HttpServer::dispatch(const HttpRequest& req) const { return impl_->dispatch_in(req); }
+HttpResponse HttpServer::dispatch(const HttpRequest& req) const {
+  HttpResponse out;
+  const Router::Route* async_route = nullptr;
+  Params params;
+  if (!impl_->dispatch_in(req, out, async_route, params)) return v4_error(500, "asynchronous route: serve it over HTTP");
+  return out;
+}
 
 }  // namespace tidemq::admin

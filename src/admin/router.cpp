@@ -52,7 +52,12 @@ void Router::add(std::string method, std::string_view pattern, Handler h, bool i
     if (end > start) segs.emplace_back(pattern.substr(start, end - start));
     start = end + 1;
   }
-  routes_.push_back(Route{std::move(method), std::move(segs), std::move(h), is_public});
+  routes_.push_back(Route{std::move(method), std::move(segs), std::move(h), {}, is_public});
+}
+
+void Router::add_async(std::string method, std::string_view pattern, AsyncHandler h, bool is_public) {
+  add(std::move(method), pattern, nullptr, is_public);
+  routes_.back().async_handler = std::move(h);
 }
 
 Router::Match Router::match(const std::string& method, const std::string& raw_path) const {

@@ -11,6 +11,9 @@
 namespace tidemq::admin {
 
 using Handler = std::function<HttpResponse(const HttpRequest&, const Params&)>;
+// A handler that answers later (it asks other cluster nodes): calls `reply` once, from any thread.
+using Reply = std::function<void(HttpResponse)>;
+using AsyncHandler = std::function<void(const HttpRequest&, const Params&, Reply reply)>;
 
 class Router {
  public:
@@ -18,6 +21,7 @@ class Router {
     std::string method;
     std::vector<std::string> segments;  // "{name}" captures one segment
     Handler handler;
+    AsyncHandler async_handler;  // set instead of handler
     bool is_public = false;
   };
   struct Match {
@@ -27,6 +31,7 @@ class Router {
   };
 
   void add(std::string method, std::string_view pattern, Handler h, bool is_public = false);
+  void add_async(std::string method, std::string_view pattern, AsyncHandler h, bool is_public = false);
   Match match(const std::string& method, const std::string& path) const;
 
  private:

@@ -67,6 +67,15 @@ const std::vector<KeySpec>& config_keys() {
       {"authentication.password_file", Type::string, "\"\""},
       {"authorization.no_match", Type::string, "\"allow\""},
       {"authorization.deny_action", Type::string, "\"ignore\""},
+      {"cluster.bind", Type::string, "\"\""},
+      {"cluster.cookie", Type::string, "\"tidemqsecretcookie\""},
+      {"cluster.allow_default_cookie", Type::boolean, "false"},
+      {"cluster.discovery", Type::string, "\"static\""},
+      {"cluster.static.seeds", Type::string_array, "[]"},
+      {"cluster.heartbeat_interval", Type::string, "\"1s\""},
+      {"cluster.down_after", Type::integer, "3", 1, 1000},
+      {"cluster.rpc_timeout", Type::string, "\"5s\""},
+      {"cluster.handoff_grace", Type::string, "\"5s\""},
       {"log.level", Type::string, "\"info\""},
       {"log.file", Type::string, "\"\""},
   };
@@ -303,6 +312,50 @@ TcpListenerConfig parse_bind(const std::string& name, const std::string& text, c
   return TcpListenerConfig{name, host, static_cast<std::uint16_t>(port)};
 }
 
+std::chrono::milliseconds duration_setting(const Reader& r, const std::string& key, std::chrono::milliseconds min) {
+  auto d = cluster::parse_duration(r.string(key));
+  if (!d || *d < min)
+    throw ConfigError(fmt::format("bad value for '{}' ({}): expected a duration such as \"500ms\" or \"2s\" (at least {} ms)",
+                                  key, r.origin(key), min.count()));
+  return *d;
+}
+
+cluster::ClusterSettings parse_cluster(const Reader& r, const Config& c) {
+  using namespace std::chrono_literals;
+  cluster::ClusterSettings cs;
+  cs.node_name = c.node_name;
+  cs.data_dir = c.data_dir;
+  const std::string node_host = c.node_name.substr(c.node_name.find('@') + 1);
+  cs.bind_host = node_host;
+  if (auto bind = r.string("cluster.bind"); !bind.empty()) {
+    auto b = parse_bind("cluster", bind, "cluster.bind", r.origin("cluster.bind"));
+    if (bind.find(':') != std::string::npos) cs.bind_host = b.host;
+    cs.bind_port = b.port;
+  }
+  cs.cookie = r.string("cluster.cookie");
+  if (cs.cookie.empty()) throw ConfigError(fmt::format("bad value for 'cluster.cookie' ({}): must not be empty", r.origin("cluster.cookie")));
+  cs.enabled = cs.cookie != cluster::kDefaultCookie || r.boolean("cluster.allow_default_cookie");
+  const std::string discovery = r.string("cluster.discovery");
+  if (discovery != "static" && discovery != "manual")
+    throw ConfigError(fmt::format("bad value for 'cluster.discovery' ({}): expected \"static\" or \"manual\"",
+                                  r.origin("cluster.discovery")));
+  const Value seeds = r.get("cluster.static.seeds");
+  for (const auto& seed : std::get<std::vector<std::string>>(seeds)) {
+    auto a = cluster::parse_node_address(seed);
+    if (!a)
+      throw ConfigError(fmt::format("bad value for 'cluster.static.seeds' ({}): '{}' is not \"name@host[:port]\"",
+                                    r.origin("cluster.static.seeds"), seed));
+    if (discovery == "static" && a->name != c.node_name) cs.seeds.push_back(*a);
+  }
+  cs.heartbeat_interval = duration_setting(r, "cluster.heartbeat_interval", 10ms);
+  cs.down_after = static_cast<unsigned>(r.integer("cluster.down_after"));
+  cs.rpc_timeout = duration_setting(r, "cluster.rpc_timeout", 10ms);
+  cs.handoff_grace = duration_setting(r, "cluster.handoff_grace", 0ms);
+  for (const auto& l : c.tcp_listeners)
+    cs.mqtt_endpoints.push_back((l.host == "0.0.0.0" || l.host == "::" ? node_host : l.host) + ":" + std::to_string(l.port));
+  return cs;
+}
+
 }  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& sets, char** env) {
@@ -438,6 +491,8 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   m.session_expiry_max = static_cast<std::uint32_t>(r.integer("mqtt.session_expiry_max"));
   m.max_clientid_len = static_cast<std::size_t>(r.integer("mqtt.max_clientid_len"));
   c.idle_timeout = static_cast<unsigned>(r.integer("mqtt.idle_timeout"));
+
+  c.cluster = parse_cluster(r, c);
 
   c.log_level = r.string("log.level");
   static const std::vector<std::string> levels = {"trace", "debug", "info", "warning", "error", "critical", "off"};

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_settings.hpp"
 #include "core/broker_settings.hpp"
 
 namespace tidemq::app {
@@ -81,6 +82,7 @@ struct Config {
   ManagementConfig management;
   AuthConfig auth;
   core::BrokerSettings mqtt;
+  cluster::ClusterSettings cluster;
   unsigned idle_timeout = 15;  // seconds a new connection may take to send CONNECT
   std::string log_level;
   std::optional<std::string> log_file;

@@ -8,9 +8,11 @@
 
 #include "admin/admin_auth.hpp"
 #include "admin/broker_api.hpp"
+#include "admin/cluster_api.hpp"
 #include "admin/http_server.hpp"
 #include "admin/user_api.hpp"
 #include "auth/auth_module.hpp"
+#include "cluster/cluster.hpp"
 #include "core/broker.hpp"
 #include "net/connection_tracker.hpp"
 #include "net/listener.hpp"
@@ -44,6 +46,7 @@ struct Node::Impl {
   admin::Router admin_routes;
   std::vector<std::unique_ptr<admin::HttpServer>> admin_servers;
   std::unique_ptr<auth::AuthModule> auth;  // MQTT authentication and ACL hooks
+  std::unique_ptr<cluster::Cluster> cluster;  // null when clustering is off
 
   explicit Impl(Config c)
       : config(std::move(c)),
@@ -79,6 +82,7 @@ struct Node::Impl {
     if (tracker.size() == 0 || clock.now() >= shutdown_deadline) {
       broker.sweep();  // wills that became due while closing
       if (tracker.size() > 0) spdlog::warn("{} connection(s) still open at exit", tracker.size());
+      if (cluster) cluster->stop();
       pool.stop();
       return;
     }
@@ -110,9 +114,12 @@ bool Node::start_admin() {
     spdlog::warn("*** admin API: user '{}' still has the DEFAULT PASSWORD 'public' — set management.default_password ***",
                  mg.default_user);
   admin::register_user_api(n.admin_routes, n.auth ? n.auth->users() : nullptr);
-  admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth,
-                             admin::NodeInfo{n.config.node_name, TIDEMQ_VERSION, n.clock.now()},
-                             admin::BrokerApiOptions{mg.metrics_auth});
+  const admin::NodeInfo info{n.config.node_name, TIDEMQ_VERSION, n.clock.now()};
+  if (n.cluster)
+    admin::register_cluster_api(n.admin_routes, *n.cluster, n.broker, info);
+  else
+    admin::register_standalone_cluster_api(n.admin_routes, n.broker, info);
+  admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth, info, admin::BrokerApiOptions{mg.metrics_auth});
   auto open = [&](const TcpListenerConfig& where, admin::HttpServerOptions opts, const char* scheme) {
     auto server = std::make_unique<admin::HttpServer>(n.pool.control(), n.admin_routes, *n.admin_auth, std::move(opts));
     try {
@@ -138,6 +145,27 @@ bool Node::start_admin() {
   return true;
 }
 
+bool Node::start_cluster() {
+  Impl& n = *impl_;
+  const auto& cs = n.config.cluster;
+  if (!cs.enabled) {
+    if (!cs.seeds.empty())
+      spdlog::warn("refusing to cluster: cluster.cookie is the default cookie; set a secret cluster.cookie on every "
+                   "node (or cluster.allow_default_cookie = true); running alone");
+    else
+      spdlog::info("clustering off (cluster.cookie is the default cookie)");
+    return true;
+  }
+  if (cs.cookie == cluster::kDefaultCookie)
+    spdlog::warn("*** cluster: using the DEFAULT COOKIE (cluster.allow_default_cookie = true); anyone who can reach "
+                 "{}:{} can join ***", cs.bind_host, cs.bind_port);
+  // The MQTT listeners' real ports (port 0 binds are resolved only when they open) are announced later.
+  n.cluster = std::make_unique<cluster::Cluster>(cs, n.pool.control(), n.broker);
+  if (!n.cluster->start()) return false;
+  n.broker.set_cluster(&n.cluster->forwarder(), &n.cluster->locator());
+  return true;
+}
+
 int Node::run() {
   Impl& n = *impl_;
   std::error_code dir_ec;
@@ -160,6 +188,7 @@ int Node::run() {
     }
     if (!n.auth->start(n.broker.hooks())) return 1;
   }
+  if (!start_cluster()) return 1;
   for (const auto& lc : n.config.tcp_listeners) {
     auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout));
     try {

@@ -17,6 +17,7 @@ class Node {
 
  private:
   bool start_admin();
+  bool start_cluster();
 
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -2,7 +2,10 @@
 // messages, hooks, counters) and message routing. Thread-safe; owns no sockets and no threads.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "core/broker_settings.hpp"
@@ -13,6 +16,40 @@
 #include "core/stats.hpp"
 
 namespace tidemq::core {
+
+// ---- what the cluster plugs into the broker (both optional; a lone node has neither) ----
+
+// One remote node a published message must reach, and what it must do with it there.
+struct RemoteDelivery {
+  NodeIndex node = 0;
+  bool match_local = false;          // the node has plain subscriptions matching the topic
+  std::vector<std::string> shared;   // "$share/g/f" groups whose member the node must pick
+};
+
+class RemoteForwarder {
+ public:
+  virtual ~RemoteForwarder() = default;
+  // Any thread. Passes `m` on to other nodes: those in `to`, and every node when m->retain
+  // (each node keeps its own copy of the retained messages).
+  virtual void forward(const MessagePtr& m, const std::vector<RemoteDelivery>& to) = 0;
+};
+
+// Where a CONNECT's session is, cluster-wide. Before a connection attaches, the locator finds the
+// client's session on whichever node holds it and brings it here (with clean_start: ends it there).
+struct LocateResult {
+  std::optional<SessionSnapshot> snapshot;  // the session, to import here before attaching
+  std::optional<std::uint8_t> refuse;       // CONNACK reason when the cluster cannot answer now
+  std::shared_ptr<void> until_attached;     // held by the connection until it has attached
+};
+class SessionLocator {
+ public:
+  virtual ~SessionLocator() = default;
+  // Any thread; `done` is called exactly once, on any thread. The locator learns that the
+  // connection has attached (or gave up) when the result's `until_attached` is released.
+  virtual void locate(const ClientId& id, bool clean_start, std::function<void(LocateResult)> done) = 0;
+  // How long the new copy of a session taken over from another node drops duplicates.
+  virtual util::Duration dedup_window() const = 0;
+};
 
 class Broker {
  public:
@@ -33,8 +70,19 @@ class Broker {
     for (const auto& m : ms) publish(m);
   }
 
+  // A message forwarded by another node: delivered to local subscriptions only (plain ones when
+  // `match_local`, plus one member of each named shared group).
+  std::size_t deliver_forwarded(const MessagePtr& m, bool match_local, const std::vector<std::string>& shared);
+
   // Periodic housekeeping from the control thread: delayed wills and session expiry.
   void sweep();
+
+  // Set once at startup, before any connection.
+  void set_cluster(RemoteForwarder* forwarder, SessionLocator* locator) {
+    forwarder_ = forwarder;
+    locator_ = locator;
+  }
+  SessionLocator* locator() const { return locator_; }
 
  private:
   BrokerSettings settings_;
@@ -44,6 +92,10 @@ class Broker {
   SessionRegistry registry_;
   Hooks hooks_;
   Stats stats_;
+  RemoteForwarder* forwarder_ = nullptr;
+  SessionLocator* locator_ = nullptr;
+
+  std::size_t deliver_local(const MessagePtr& m, std::vector<RouteTarget>& targets);
 };
 
 }  // namespace tidemq::core

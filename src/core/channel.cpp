@@ -44,6 +44,14 @@ void Channel::send_ack(PacketType type, std::uint16_t packet_id, std::uint8_t re
 void Channel::on_bytes(std::string_view data) {
   if (state_ == State::closed) return;
   Stats::add(broker_.stats().bytes_received, data.size());
+  if (state_ == State::locating) {  // packets after CONNECT wait until the session is here
+    in_.append(data);
+    return;
+  }
+  process_input(data);
+}
+
+void Channel::process_input(std::string_view data) {
   // Decode straight from `data` when nothing is buffered; keep only an incomplete tail.
   std::string_view buf = data;
   if (!in_.empty()) {
@@ -51,7 +59,7 @@ void Channel::on_bytes(std::string_view data) {
     buf = in_;
   }
   std::size_t offset = 0;
-  while (state_ != State::closed) {
+  while (state_ != State::closed && state_ != State::locating) {
     Packet p;
     std::size_t used = 0;
     DecodeError err;
@@ -168,6 +176,45 @@ void Channel::on_connect(Connect& c) {
 
   client_id_ = c.client_id;
   username_ = c.username;
+  PendingConnect pc{std::move(c), expiry, requested_expiry, assigned, keep_alive_capped};
+  if (SessionLocator* locator = broker_.locator()) {
+    // In a cluster the session may live on another node: fetch it first (asynchronously).
+    state_ = State::locating;
+    pending_connect_ = std::make_unique<PendingConnect>(std::move(pc));
+    std::weak_ptr<SessionOwner> owner = owner_;
+    locator->locate(client_id_, pending_connect_->connect.clean_start, [owner, this](LocateResult r) {
+      if (auto o = owner.lock()) o->post([this, r = std::move(r)]() mutable { on_located(std::move(r)); });
+    });
+    return;
+  }
+  attach_and_ack(pc);
+}
+
+void Channel::on_located(LocateResult r) {
+  if (state_ != State::locating || !pending_connect_) return;
+  std::unique_ptr<PendingConnect> pc = std::move(pending_connect_);
+  state_ = State::awaiting_connect;
+  if (r.refuse) return refuse_connect(*r.refuse);
+  if (r.snapshot) {
+    auto& registry = broker_.registry();
+    std::string error;
+    registry.discard_session(client_id_);  // a stale local copy: the cluster's copy wins
+    if (!registry.import_handoff(*r.snapshot, broker_.locator()->dedup_window(), &error))
+      return refuse_connect(rc::server_unavailable);
+  }
+  attach_and_ack(*pc);
+  // Packets the client sent after its CONNECT.
+  if (state_ == State::connected && !in_.empty()) {
+    std::string buffered = std::move(in_);
+    in_.clear();
+    process_input(buffered);
+  }
+}
+
+void Channel::attach_and_ack(PendingConnect& pc) {
+  Connect& c = pc.connect;
+  const bool v5 = version_ == kV5;
+  const std::uint32_t expiry = pc.expiry;
   auto owner = owner_.lock();
   AttachResult res = broker_.registry().attach(client_id_, c.clean_start, owner, version_, expiry, std::move(c.will));
   broker_.publish_all(res.wills);
@@ -185,16 +232,16 @@ void Channel::on_connect(Connect& c) {
   ack.session_present = res.session_present;
   if (v5) {
     Properties& p = ack.props;
-    if (expiry != requested_expiry) p.session_expiry = expiry;
+    if (expiry != pc.requested_expiry) p.session_expiry = expiry;
     p.receive_maximum = cfg_.max_inflight;
     if (cfg_.max_qos < 2) p.maximum_qos = cfg_.max_qos;
     if (!cfg_.retain_available) p.retain_available = 0;
     p.maximum_packet_size = cfg_.max_packet_size;
-    if (assigned) p.assigned_client_id = client_id_;
+    if (pc.assigned_id) p.assigned_client_id = client_id_;
     if (cfg_.max_topic_alias > 0) p.topic_alias_maximum = cfg_.max_topic_alias;
     if (!cfg_.wildcard_subscription) p.wildcard_sub_available = 0;
     if (!cfg_.shared_subscription) p.shared_sub_available = 0;
-    if (keep_alive_capped) p.server_keep_alive = keep_alive_;
+    if (pc.keep_alive_capped) p.server_keep_alive = keep_alive_;
     if (c.props.request_response_info == 1) p.response_info = "response/" + client_id_;
   }
   send(ack);
@@ -253,6 +300,7 @@ void Channel::on_publish(Publish& p) {
   }
   Stats::add(broker_.stats().messages_received[p.qos]);
   auto m = std::make_shared<Message>();
+  m->uid = new_message_uid();
   m->qos = p.qos;
   m->retain = p.retain;
   m->publisher = client_id_;

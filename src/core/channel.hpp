@@ -43,9 +43,18 @@ class Channel {
   const std::string& peer_address() const { return peer_; }
 
  private:
-  enum class State { awaiting_connect, connected, closed };
+  enum class State { awaiting_connect, locating, connected, closed };
+  // A CONNECT accepted so far, waiting for the cluster to locate the client's session.
+  struct PendingConnect {
+    mqtt::Connect connect;
+    std::uint32_t expiry = 0;
+    std::uint32_t requested_expiry = 0;
+    bool assigned_id = false;
+    bool keep_alive_capped = false;
+  };
   enum class SendResult { sent, expired, too_large };
 
+  void process_input(std::string_view data);
   void handle(mqtt::Packet& p);
   void on_connect(mqtt::Connect& c);
   void on_publish(mqtt::Publish& p);
@@ -53,6 +62,8 @@ class Channel {
   void on_subscribe(const mqtt::Subscribe& s);
   void on_unsubscribe(const mqtt::Unsubscribe& u);
   void on_disconnect(const mqtt::Disconnect& d);
+  void on_located(LocateResult r);
+  void attach_and_ack(PendingConnect& pc);
 
   void refuse_connect(std::uint8_t v5_reason, std::optional<std::string> server_reference = std::nullopt);
   void disconnect(std::uint8_t reason);   // server-initiated, while connected; the will is published
@@ -88,6 +99,7 @@ class Channel {
   std::unique_ptr<std::unordered_map<std::uint16_t, std::string>> alias_in_;
   std::unique_ptr<std::unordered_map<std::string, std::uint16_t>> alias_out_;
   std::uint16_t next_alias_out_ = 1;
+  std::unique_ptr<PendingConnect> pending_connect_;
 };
 
 }  // namespace tidemq::core

@@ -29,4 +29,12 @@ std::size_t RetainedStore::size() const {
   return by_topic_.size();
 }
 
+std::vector<MessagePtr> RetainedStore::all() const {
+  std::shared_lock lk(mu_);
+  std::vector<MessagePtr> out;
+  out.reserve(by_topic_.size());
+  for (const auto& [_, m] : by_topic_) out.push_back(m);
+  return out;
+}
+
 }  // namespace tidemq::core

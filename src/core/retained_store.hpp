@@ -19,6 +19,7 @@ class RetainedStore {
   // Messages whose topic matches `filter` and that have not expired at `now`.
   std::vector<MessagePtr> match(std::string_view filter, util::TimePoint now) const;
   std::size_t size() const;
+  std::vector<MessagePtr> all() const;
 
  private:
   mutable std::shared_mutex mu_;

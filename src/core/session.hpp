@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <boost/container/devector.hpp>
 #include <map>
 #include <memory>
@@ -24,6 +25,8 @@ struct SessionOwner {
   virtual void notify() = 0;                          // deliveries are waiting
   virtual void kick(const DisconnectInfo& why) = 0;   // server-initiated disconnect
   virtual const std::string& peer_address() const = 0;
+  // Runs `task` on the connection's own thread (dropped, not run, once the connection is gone).
+  virtual void post(std::function<void()> task) = 0;
 };
 
 // One message on its way to one subscription of this session.
@@ -43,6 +46,17 @@ struct InflightEntry {
 struct Subscription {
   mqtt::SubscribeOptions options;
   std::uint32_t sub_id = 0;
+};
+
+// Session handoff between cluster nodes. The node that gave a session away keeps its old copy
+// subscribed for a grace period and passes every delivery on (`forward`); the node that took it
+// drops, for the same period, deliveries it has already seen by Message::uid (a message can reach
+// it both directly and through the old node).
+using DeliveryForwarder = std::function<void(const Delivery&)>;
+struct HandoffState {
+  std::shared_ptr<const DeliveryForwarder> forward;
+  std::unordered_set<std::uint64_t> seen;
+  util::TimePoint until{};
 };
 
 struct SessionState {
@@ -67,6 +81,7 @@ struct SessionState {
   std::optional<util::TimePoint> expires_at;   // set while offline (none = never)
 
   std::uint64_t dropped = 0;                   // queue overflow drops
+  std::unique_ptr<HandoffState> handoff;       // only around a move between nodes
 
   // About the current (or last) connection, for the admin API.
   std::optional<std::string> username;
@@ -106,6 +121,8 @@ class Session {
   void set_protocol_level(std::uint8_t v) { protocol_.store(v, std::memory_order_relaxed); }
 
   SessionSnapshot to_snapshot(util::TimePoint now);
+  // The same, for a caller that already holds the lock (`st` is this session's state).
+  SessionSnapshot snapshot_locked(const SessionState& st, util::TimePoint now) const;
   static std::shared_ptr<Session> from_snapshot(const SessionSnapshot& s, std::size_t max_queue, util::TimePoint now);
 
  private:

@@ -12,6 +12,7 @@ constexpr std::uint32_t kNeverExpires = 0xFFFFFFFF;
 
 MessagePtr will_message(const ClientId& client_id, const mqtt::Will& will, util::TimePoint now) {
   auto m = std::make_shared<Message>();
+  m->uid = new_message_uid();
   m->topic = will.topic;
   m->payload = will.payload;
   m->qos = will.qos;
@@ -38,11 +39,14 @@ void SessionRegistry::unsubscribe_all(Session* s, const std::vector<std::string>
   for (const auto& f : filters) router_.unsubscribe(s, f);
 }
 
-void SessionRegistry::forget_locked(const SessionPtr& s, SessionState& st) {
+void SessionRegistry::forget_locked(const SessionPtr& s, SessionState& st, bool ends) {
   st.discarded = true;
   st.queue.clear();
   auto it = sessions_.find(s->id());
-  if (it != sessions_.end() && it->second == s) sessions_.erase(it);
+  if (it != sessions_.end() && it->second == s) {
+    sessions_.erase(it);
+    if (ends && removal_listener_) removal_listener_(s->id());
+  }
 }
 
 AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start,
@@ -71,7 +75,7 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
         if (st->pending_will) result.wills.push_back(will_message(client_id, *st->pending_will, now));
         st->pending_will.reset();
         auto filters = take_filters(*st);
-        forget_locked(old, *st);
+        forget_locked(old, *st, /*ends=*/false);  // replaced by a new session of the same client
         unsubscribe_all(old.get(), filters);
       } else {
         st->pending_will.reset();  // a reconnect before the will delay suppresses the will
@@ -143,6 +147,16 @@ std::vector<MessagePtr> SessionRegistry::sweep() {
   std::vector<MessagePtr> publish_now;
   std::lock_guard lk(mu_);
   const auto now = clock_.now();
+  while (!handoff_timers_.empty() && handoff_timers_.begin()->first <= now) {
+    SessionPtr s = handoff_timers_.begin()->second.lock();
+    handoff_timers_.erase(handoff_timers_.begin());
+    if (!s) continue;
+    auto st = s->lock();
+    if (!st->handoff || st->handoff->until > now) continue;
+    const bool forwarder = st->handoff->forward != nullptr;
+    st->handoff.reset();
+    if (forwarder) unsubscribe_all(s.get(), take_filters(*st));  // the old copy's grace is over
+  }
   while (!timers_.empty() && timers_.begin()->first <= now) {
     SessionPtr s = timers_.begin()->second.lock();
     timers_.erase(timers_.begin());
@@ -349,6 +363,84 @@ bool SessionRegistry::discard_session(const ClientId& id) {
     unsubscribe_all(s.get(), filters);
   }
   if (owner) owner->kick(DisconnectInfo{0x98, std::nullopt});
+  return true;
+}
+
+SessionPtr SessionRegistry::find(const ClientId& id) const {
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::vector<ClientId> SessionRegistry::session_ids() const {
+  std::lock_guard lk(mu_);
+  std::vector<ClientId> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, _] : sessions_) out.push_back(id);
+  return out;
+}
+
+HandoffResult SessionRegistry::handoff(const ClientId& id, bool clean_start, bool take_online,
+                                       DeliveryForwarder forward, util::Duration grace) {
+  HandoffResult result;
+  std::shared_ptr<SessionOwner> previous;
+  {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return result;
+    result.found = true;
+    SessionPtr s = it->second;
+    const auto now = clock_.now();
+    auto st = s->lock();
+    if (st->owner_token) {
+      if (!take_online) {
+        result.error = "session is connected";
+        return result;
+      }
+      previous = st->owner.lock();
+      st->owner.reset();
+      st->owner_token = nullptr;
+      st->notify_pending = false;
+      s->set_online(false);
+      connected_.fetch_sub(1, std::memory_order_relaxed);
+      if (st->will && (clean_start || st->will->props.will_delay.value_or(0) == 0))
+        result.wills.push_back(will_message(id, *st->will, now));
+      st->will.reset();
+    }
+    if (clean_start) {
+      if (st->pending_will) result.wills.push_back(will_message(id, *st->pending_will, now));
+      st->pending_will.reset();
+      auto filters = take_filters(*st);
+      forget_locked(s, *st, /*ends=*/false);  // the new owner has claimed it already
+      unsubscribe_all(s.get(), filters);
+    } else {
+      // Snapshot and forwarder under one session lock: a delivery lands in exactly one of them.
+      result.snapshot = s->snapshot_locked(*st, now);
+      st->pending_will.reset();
+      st->queue.clear();
+      st->inflight.clear();
+      st->expires_at.reset();
+      st->handoff = std::make_unique<HandoffState>();
+      st->handoff->forward = std::make_shared<const DeliveryForwarder>(std::move(forward));
+      st->handoff->until = now + grace;
+      handoff_timers_.emplace(st->handoff->until, s);
+      st->discarded = true;
+      sessions_.erase(it);
+    }
+  }
+  if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
+  return result;
+}
+
+bool SessionRegistry::import_handoff(const SessionSnapshot& snap, util::Duration dedup_window, std::string* error) {
+  if (!import_session(snap, error)) return false;
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(snap.client_id);
+  if (it == sessions_.end()) return true;
+  auto st = it->second->lock();
+  st->handoff = std::make_unique<HandoffState>();
+  st->handoff->until = clock_.now() + dedup_window;
+  handoff_timers_.emplace(st->handoff->until, it->second);
   return true;
 }
 

@@ -3,6 +3,7 @@
 // the operations that rebalance needs: count, list, kick/evict, export and import.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,14 @@ struct ClientInfo {
   std::uint16_t keep_alive = 0;
   std::int64_t connected_at_ms = 0;
   std::vector<std::pair<std::string, std::uint8_t>> subscription_list;  // filter, QoS (only from subscriptions())
+};
+
+// A session given away to another node (cluster takeover or migration).
+struct HandoffResult {
+  bool found = false;                        // false: no session of that client id here
+  std::optional<SessionSnapshot> snapshot;   // none when clean_start ended the session here
+  std::vector<MessagePtr> wills;             // to publish now
+  std::string error;                         // why nothing was handed off although found
 };
 
 // The message a will becomes when it is published.
@@ -85,8 +94,23 @@ class SessionRegistry {
   // Drops a session (without publishing its will).
   bool discard_session(const ClientId& id);
 
+  // ---- cluster handoff ----
+  // Gives the session of `id` away: a live connection is told to go with DISCONNECT 0x8E (only
+  // when `take_online`; otherwise an online session is an error), its will follows §3.1.4 as for a
+  // local takeover; with `clean_start` the session ends here, otherwise it is returned as a value
+  // and its old copy stays subscribed here for `grace`, passing every delivery to `forward`.
+  HandoffResult handoff(const ClientId& id, bool clean_start, bool take_online, DeliveryForwarder forward,
+                        util::Duration grace);
+  // import_session, then drop deliveries already seen (by uid) for `dedup_window`.
+  bool import_handoff(const SessionSnapshot& snapshot, util::Duration dedup_window, std::string* error = nullptr);
+  // Called (under the registry lock: keep it cheap) when a session ends or leaves this node.
+  void set_removal_listener(std::function<void(const ClientId&)> listener) { removal_listener_ = std::move(listener); }
+  std::vector<ClientId> session_ids() const;
+  SessionPtr find(const ClientId& id) const;
+
  private:
-  void forget_locked(const SessionPtr& s, SessionState& st);  // registry lock held, session lock held
+  // Registry lock and session lock held. `ends`: the client's session is gone (not replaced or moved).
+  void forget_locked(const SessionPtr& s, SessionState& st, bool ends = true);
   void unsubscribe_all(Session* s, const std::vector<std::string>& filters);
   std::vector<std::string> take_filters(SessionState& st);
 
@@ -96,6 +120,8 @@ class SessionRegistry {
   mutable std::mutex mu_;
   std::unordered_map<ClientId, SessionPtr> sessions_;
   std::multimap<util::TimePoint, std::weak_ptr<Session>> timers_;
+  std::multimap<util::TimePoint, std::weak_ptr<Session>> handoff_timers_;
+  std::function<void(const ClientId&)> removal_listener_;
   std::atomic<std::size_t> connected_{0};
 };
 

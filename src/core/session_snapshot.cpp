@@ -54,7 +54,10 @@ Delivery delivery_of(const MessageSnapshot& m, util::TimePoint now) {
 
 SessionSnapshot Session::to_snapshot(util::TimePoint now) {
   std::lock_guard lk(mu_);
-  const SessionState& st = state_;
+  return snapshot_locked(state_, now);
+}
+
+SessionSnapshot Session::snapshot_locked(const SessionState& st, util::TimePoint now) const {
   SessionSnapshot s;
   s.client_id = id_;
   s.protocol_level = st.protocol_level;

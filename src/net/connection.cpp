@@ -70,13 +70,25 @@ void Connection::on_readable(const error_code& wait_ec) {
   }
   if (keepalive_started_) keepalive_.on_activity(std::chrono::steady_clock::now());
   channel_.on_bytes(std::string_view(buf.data(), n));
-  if (!keepalive_started_ && channel_.connected()) {
-    keepalive_started_ = true;
-    keepalive_.start(channel_.keep_alive(), std::chrono::steady_clock::now());
-    arm_timer();
-  }
+  start_keepalive_once();
   flush();
   if (!channel_.wants_close()) wait_readable();
+}
+
+void Connection::start_keepalive_once() {
+  if (keepalive_started_ || !channel_.connected()) return;
+  keepalive_started_ = true;
+  keepalive_.start(channel_.keep_alive(), std::chrono::steady_clock::now());
+  arm_timer();
+}
+
+void Connection::post(std::function<void()> task) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), task = std::move(task)] {
+    if (self->closed_) return;
+    task();
+    self->start_keepalive_once();
+    self->flush();
+  });
 }
 
 void Connection::flush() {

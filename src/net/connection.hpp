@@ -28,11 +28,13 @@ class Connection final : public core::SessionOwner, public std::enable_shared_fr
   void notify() override;
   void kick(const core::DisconnectInfo& why) override;
   const std::string& peer_address() const override { return channel_.peer_address(); }
+  void post(std::function<void()> task) override;
 
  private:
   void wait_readable();
   void on_readable(const boost::system::error_code& ec);
   void flush();
+  void start_keepalive_once();  // when the channel has just become connected
   void arm_timer();
   void on_timer();
   void close();

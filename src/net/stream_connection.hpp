@@ -78,6 +78,14 @@ class StreamConnection final : public core::SessionOwner,
     });
   }
   const std::string& peer_address() const override { return peer_; }
+  void post(std::function<void()> task) override {
+    boost::asio::post(executor(), [self = this->shared_from_this(), task = std::move(task)] {
+      if (self->closed_) return;
+      task();
+      self->start_keepalive_once();
+      self->flush();
+    });
+  }
 
  private:
   // Reads go into a per-connection buffer that stays small (kSmallRead) unless reads fill it.
@@ -104,6 +112,13 @@ class StreamConnection final : public core::SessionOwner,
     if (spdlog::should_log(spdlog::level::debug))
       spdlog::debug("{} {}: {}", env_->label, peer_, io_.describe_session());
     read();
+  }
+
+  void start_keepalive_once() {
+    if (keepalive_started_ || !channel_.connected()) return;
+    keepalive_started_ = true;
+    keepalive_.start(channel_.keep_alive(), std::chrono::steady_clock::now());
+    arm_timer();
   }
 
   void read() {
@@ -133,11 +148,7 @@ class StreamConnection final : public core::SessionOwner,
     if (n > 0) {
       if (keepalive_started_) keepalive_.on_activity(std::chrono::steady_clock::now());
       channel_.on_bytes(std::string_view(rbuf_.get(), n));
-      if (!keepalive_started_ && channel_.connected()) {
-        keepalive_started_ = true;
-        keepalive_.start(channel_.keep_alive(), std::chrono::steady_clock::now());
-        arm_timer();
-      }
+      start_keepalive_once();
     }
     // Grow when a read filled the buffer, shrink back when reads are small again.
     if (n == rbuf_size_)

@@ -23,6 +23,7 @@ class ChannelHarness : public core::SessionOwner, public std::enable_shared_from
   void notify() override { ++notifications; }
   void kick(const core::DisconnectInfo& why) override { kicks.push_back(why); }
   const std::string& peer_address() const override { return peer_; }
+  void post(std::function<void()> task) override { posted.push_back(std::move(task)); }
 
   // Encodes and feeds packets; returns what the channel answered (decoded).
   std::vector<mqtt::Packet> send(const mqtt::Packet& p) {
@@ -36,6 +37,8 @@ class ChannelHarness : public core::SessionOwner, public std::enable_shared_from
   }
   // Replays pending wake-ups (as the connection's executor would) and returns the output.
   std::vector<mqtt::Packet> pump() {
+    for (auto& t : posted) t();
+    posted.clear();
     for (auto& k : kicks) channel.on_kick(k);
     kicks.clear();
     notifications = 0;
@@ -64,6 +67,7 @@ class ChannelHarness : public core::SessionOwner, public std::enable_shared_from
   core::Channel channel;
   int notifications = 0;
   std::vector<core::DisconnectInfo> kicks;
+  std::vector<std::function<void()>> posted;  // SessionOwner::post tasks, run by pump()
 
  private:
   ChannelHarness(core::Broker& broker, std::string peer) : channel(broker, peer), peer_(std::move(peer)) {}

@@ -27,8 +27,12 @@ struct Message {
   mqtt::Properties props;  // publish properties without topic alias and subscription ids
   ClientId publisher;      // for No Local
   std::optional<util::TimePoint> expires_at;
+  std::uint64_t uid = 0;  // cluster-unique id, for de-duplication during session handoff
 };
 using MessagePtr = std::shared_ptr<const Message>;
+
+// A fresh cluster-unique message id (random per-thread base + counter); never 0.
+std::uint64_t new_message_uid();
 
 // Why the server ends a connection (DISCONNECT reason code + optional Server Reference).
 struct DisconnectInfo {

@@ -1,0 +1,135 @@
+#include "admin/cluster_api.hpp"
+
+#include <memory>
+
+namespace tidemq::admin {
+
+using nlohmann::json;
+
+namespace {
+
+json stopped_entry(const std::string& name) { return json{{"node", name}, {"node_status", "Stopped"}}; }
+
+// Collects one answer per member (in member order) and replies once all have answered.
+void gather_nodes(cluster::Cluster& cluster, core::Broker& broker, const NodeInfo& node,
+                  std::vector<cluster::Cluster::Member> members, std::function<void(json)> done) {
+  struct State {
+    json entries;
+    std::size_t remaining;
+    std::function<void(json)> done;
+  };
+  auto st = std::make_shared<State>(State{json::array(), members.size(), std::move(done)});
+  for (std::size_t i = 0; i < members.size(); ++i) st->entries.push_back(nullptr);
+  auto finish_one = [st](std::size_t i, json entry) {
+    st->entries[i] = std::move(entry);
+    if (--st->remaining == 0) st->done(std::move(st->entries));
+  };
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& m = members[i];
+    if (m.self) {
+      finish_one(i, node_entry_json(broker, node));
+    } else if (!m.running) {
+      finish_one(i, stopped_entry(m.name));
+    } else {
+      cluster.call(m.name, "node.info.v1", json::object(), [finish_one, i, name = m.name](std::optional<json> r, std::string) {
+        finish_one(i, r ? std::move(*r) : stopped_entry(name));
+      });
+    }
+  }
+}
+
+std::optional<cluster::Cluster::Member> find_member(cluster::Cluster& cluster, const std::string& name) {
+  for (auto& m : cluster.members())
+    if (m.name == name) return m;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broker& broker, NodeInfo node) {
+  cluster.register_method("node.info.v1", [&broker, node](const json&) { return node_entry_json(broker, node); });
+  cluster.register_method("node.stats.v1", [&broker, node](const json&) { return stats_json(broker, node); });
+  cluster.register_method("client.info.v1", [&broker, node](const json& a) -> json {
+    auto info = broker.registry().info(a.at("c").get<std::string>());
+    return info ? client_json(*info, node.node_name) : json();
+  });
+
+  router.add_async("GET", "/api/v4/nodes", [&cluster, &broker, node](const HttpRequest&, const Params&, Reply reply) {
+    gather_nodes(cluster, broker, node, cluster.members(), [reply](json entries) { reply(v4_ok(std::move(entries))); });
+  });
+  router.add_async("GET", "/api/v4/nodes/{node}", [&cluster, &broker, node](const HttpRequest&, const Params& p, Reply reply) {
+    auto m = find_member(cluster, p.at("node"));
+    if (!m) return reply(v4_error(404, "node not found: " + p.at("node")));
+    gather_nodes(cluster, broker, node, {*m}, [reply](json entries) { reply(v4_ok(std::move(entries[0]))); });
+  });
+  router.add_async("GET", "/api/v4/nodes/{node}/stats", [&cluster, &broker, node](const HttpRequest&, const Params& p, Reply reply) {
+    auto m = find_member(cluster, p.at("node"));
+    if (!m) return reply(v4_error(404, "node not found: " + p.at("node")));
+    if (m->self) return reply(v4_ok(stats_json(broker, node)));
+    if (!m->running) return reply(v4_error(503, "node " + m->name + " is not running"));
+    cluster.call(m->name, "node.stats.v1", json::object(), [reply](std::optional<json> r, std::string error) {
+      reply(r ? v4_ok(std::move(*r)) : v4_error(502, error));
+    });
+  });
+  router.add_async("GET", "/api/v4/clients/{clientid}", [&cluster, &broker, node](const HttpRequest&, const Params& p, Reply reply) {
+    const std::string cid = p.at("clientid");
+    if (auto info = broker.registry().info(cid)) return reply(v4_ok(json::array({client_json(*info, node.node_name)})));
+    cluster.find_client(cid, [&cluster, cid, reply](std::string owner, std::string error) {
+      if (!error.empty()) return reply(v4_error(502, "cannot look the client up: " + error));
+      if (owner.empty() || owner == cluster.self()) return reply(v4_ok(json::array()));
+      cluster.call(owner, "client.info.v1", json{{"c", cid}}, [reply](std::optional<json> r, std::string error) {
+        if (!r) return reply(v4_error(502, error));
+        reply(v4_ok(r->is_null() ? json::array() : json::array({std::move(*r)})));
+      });
+    });
+  });
+  router.add("GET", "/api/v4/routes", [&cluster](const HttpRequest&, const Params&) {
+    json data = json::array();
+    for (auto& [filter, owner] : cluster.routes()) data.push_back({{"topic", filter}, {"node", owner}});
+    return v4_ok(data);
+  });
+  router.add("GET", "/api/v4/cluster", [&cluster](const HttpRequest&, const Params&) {
+    json running = json::array(), stopped = json::array();
+    for (const auto& m : cluster.members()) (m.running ? running : stopped).push_back(m.name);
+    return v4_ok({{"running_nodes", running}, {"stopped_nodes", stopped}});
+  });
+  router.add_async("POST", "/api/v4/cluster/join", [&cluster](const HttpRequest& r, const Params&, Reply reply) {
+    json body = json::parse(r.body, nullptr, false);
+    if (!body.is_object() || !body.contains("node") || !body["node"].is_string())
+      return reply(v4_error(400, "'node' (string, name@host[:port]) is required"));
+    cluster.join(body["node"].get<std::string>(), [reply](std::string error) {
+      if (error.empty()) return reply(json_response(200, {{"code", 0}}));
+      const bool bad_input = error.starts_with("bad node name") || error.starts_with("cannot join this node");
+      reply(v4_error(bad_input ? 400 : 502, error));
+    });
+  });
+  router.add("POST", "/api/v4/cluster/leave", [&cluster](const HttpRequest&, const Params&) {
+    cluster.leave();
+    return json_response(200, {{"code", 0}});
+  });
+}
+
+void register_standalone_cluster_api(Router& router, core::Broker& broker, NodeInfo node) {
+  const std::string self = node.node_name;
+  router.add("GET", "/api/v4/nodes/{node}", [&broker, node](const HttpRequest&, const Params& p) {
+    if (p.at("node") != node.node_name) return v4_error(404, "node not found: " + p.at("node"));
+    return v4_ok(node_entry_json(broker, node));
+  });
+  router.add("GET", "/api/v4/nodes/{node}/stats", [&broker, node](const HttpRequest&, const Params& p) {
+    if (p.at("node") != node.node_name) return v4_error(404, "node not found: " + p.at("node"));
+    return v4_ok(stats_json(broker, node));
+  });
+  router.add("GET", "/api/v4/routes", [&broker, self](const HttpRequest&, const Params&) {
+    json data = json::array();
+    for (auto& [filter, nodes] : broker.router().routes()) data.push_back({{"topic", filter}, {"node", self}});
+    return v4_ok(data);
+  });
+  router.add("GET", "/api/v4/cluster", [self](const HttpRequest&, const Params&) {
+    return v4_ok({{"running_nodes", json::array({self})}, {"stopped_nodes", json::array()}});
+  });
+  const char* off = "clustering is off on this node: set a secret cluster.cookie (see conf/tidemq.conf)";
+  router.add("POST", "/api/v4/cluster/join", [off](const HttpRequest&, const Params&) { return v4_error(409, off); });
+  router.add("POST", "/api/v4/cluster/leave", [off](const HttpRequest&, const Params&) { return v4_error(409, off); });
+}
+
+}  // namespace tidemq::admin

@@ -1,0 +1,945 @@
+#include "cluster/cluster.hpp"
+
+#include <fstream>
+#include <map>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cluster/client_registry.hpp"
+#include "cluster/link.hpp"
+#include "util/atomic_file.hpp"
+
+namespace tidemq::cluster {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+using Json = nlohmann::json;
+using namespace std::chrono_literals;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr auto kTick = 50ms;                      // heartbeats, reconnects and RPC deadlines
+constexpr auto kMaxBackoff = std::chrono::milliseconds(5000);
+constexpr const char* kMembersFile = "cluster_members";
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  if (auto l = spdlog::get("cluster")) return l;
+  auto l = spdlog::default_logger()->clone("cluster");
+  spdlog::register_logger(l);
+  return l;
+}
+
+std::string encode_control(const Json& j) {
+  auto bytes = Json::to_msgpack(j);
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
+struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_shared_from_this<Cluster::Impl> {
+  using Handler = std::function<void(const std::string& from, const Json& args, Done reply)>;
+
+  struct Peer {
+    NodeAddress addr;
+    core::NodeIndex index = 0;
+    std::shared_ptr<Link> link;             // set while up
+    util::TimePoint last_rx{};
+    util::TimePoint last_heartbeat{};
+    bool connecting = false;
+    util::TimePoint next_attempt{};
+    std::chrono::milliseconds backoff{100};
+    std::vector<std::string> mqtt_endpoints;
+    std::vector<std::function<void(std::string)>> join_waiters;
+    // A member has been part of this cluster (linked once, remembered, or named by a member); a
+    // seed or join target that never answered is only a candidate and is not listed.
+    bool member = false;
+  };
+
+  struct PendingCall {
+    std::string node;
+    Done done;
+    util::TimePoint deadline;
+  };
+
+  ClusterSettings s;
+  asio::io_context& ctx;
+  core::Broker& broker;
+  util::Clock& clock;
+  std::shared_ptr<spdlog::logger> log = make_logger();
+  HandshakeInfo me;
+  tcp::acceptor acceptor;
+  asio::steady_timer ticker;
+  bool stopped = false;
+  bool left = false;
+
+  std::map<std::string, Peer> peers;  // every known member but this node
+  core::NodeIndex next_index = 1;
+  std::unordered_map<core::NodeIndex, std::string> index_names;
+
+  // Read by data threads (forward, handoff forwarders): node index → link while up.
+  mutable std::shared_mutex links_mu;
+  std::vector<std::shared_ptr<Link>> links_by_index;
+
+  std::uint64_t next_call = 1;
+  std::unordered_map<std::uint64_t, PendingCall> calls;
+  std::unordered_map<std::string, Handler> methods;
+
+  std::mutex route_mu;  // route changes, from the router's listener (any thread)
+  std::vector<std::pair<std::string, bool>> route_ops;
+  bool route_flush_posted = false;
+
+  ClientRegistry registry;
+  std::unordered_map<std::string, int> pending_claims;  // client id → local connects still locating
+  std::unordered_multimap<std::string, std::function<void()>> deferred_takeovers;
+
+  std::vector<std::function<void(const std::string&, bool)>> node_listeners;
+
+  Impl(ClusterSettings settings, asio::io_context& c, core::Broker& b)
+      : s(std::move(settings)), ctx(c), broker(b), clock(b.clock()), acceptor(c), ticker(c) {
+    me = HandshakeInfo{s.node_name, s.cookie, s.bind_host, s.bind_port};
+    links_by_index.resize(1);
+  }
+
+  // ---- startup and shutdown ----------------------------------------------------------------
+
+  bool start() {
+    error_code ec;
+    auto address = asio::ip::make_address(s.bind_host, ec);
+    if (ec) {
+      tcp::resolver resolver(ctx);
+      auto results = resolver.resolve(s.bind_host, std::to_string(s.bind_port), ec);
+      if (ec || results.empty()) {
+        log->critical("cluster.bind: cannot resolve '{}': {}", s.bind_host, ec.message());
+        return false;
+      }
+      address = results.begin()->endpoint().address();
+    }
+    tcp::endpoint ep(address, s.bind_port);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      log->critical("cluster listener: cannot listen on {}:{}: {}", s.bind_host, s.bind_port, ec.message());
+      return false;
+    }
+    me.cluster_port = acceptor.local_endpoint().port();
+    log->info("cluster listener on {}:{} (node {})", s.bind_host, me.cluster_port, s.node_name);
+    install_hooks();
+    register_builtin_methods();
+    for (const auto& seed : s.seeds) add_peer(seed, false);
+    for (const auto& remembered : load_members()) add_peer(remembered, true);
+    asio::co_spawn(ctx, accept_loop(), asio::detached);
+    schedule_tick();
+    return true;
+  }
+
+  void stop() {
+    if (stopped) return;
+    stopped = true;
+    error_code ec;
+    acceptor.close(ec);
+    ticker.cancel();
+    broker.router().set_route_listener(nullptr);
+    broker.registry().set_removal_listener(nullptr);
+    for (auto& [_, p] : peers)
+      if (auto l = std::exchange(p.link, nullptr)) l->close("node stopping");
+    std::unique_lock lk(links_mu);
+    for (auto& l : links_by_index) l.reset();
+  }
+
+  void install_hooks() {
+    std::weak_ptr<Impl> weak = weak_from_this();
+    broker.router().set_route_listener([this](std::string_view filter, bool added) {
+      std::lock_guard lk(route_mu);
+      route_ops.emplace_back(std::string(filter), added);
+      if (!route_flush_posted) {
+        route_flush_posted = true;
+        asio::post(ctx, [weak = weak_from_this()] {
+          if (auto self = weak.lock()) self->flush_routes();
+        });
+      }
+    });
+    broker.registry().set_removal_listener([weak, this](const core::ClientId& id) {
+      asio::post(ctx, [weak, id] {
+        if (auto self = weak.lock()) self->release_client(id);
+      });
+    });
+  }
+
+  // ---- members ---------------------------------------------------------------------------
+
+  Peer& add_peer(const NodeAddress& a, bool member) {
+    auto [it, inserted] = peers.try_emplace(a.name);
+    Peer& p = it->second;
+    if (inserted) {
+      p.addr = a;
+      p.index = next_index++;
+      index_names[p.index] = a.name;
+      std::unique_lock lk(links_mu);
+      links_by_index.resize(next_index);
+      log->debug("peer {} at {}:{}", a.name, a.host, a.port);
+    } else if (!p.link && (p.addr.host != a.host || p.addr.port != a.port)) {
+      p.addr = a;  // a newer address for a member that is down
+    }
+    p.member = p.member || member;
+    return p;
+  }
+
+  void forget_peer(const std::string& name) {
+    auto it = peers.find(name);
+    if (it == peers.end()) return;
+    index_names.erase(it->second.index);
+    peers.erase(it);
+  }
+
+  Peer* find_peer(const std::string& name) {
+    auto it = peers.find(name);
+    return it == peers.end() ? nullptr : &it->second;
+  }
+
+  std::vector<std::string> running_names() const {
+    std::vector<std::string> out{s.node_name};
+    for (const auto& [name, p] : peers)
+      if (p.link) out.push_back(name);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::vector<NodeAddress> load_members() {
+    std::vector<NodeAddress> out;
+    std::ifstream in(members_path());
+    if (!in) return out;
+    try {
+      for (const auto& v : Json::parse(in))
+        if (auto a = parse_node_address(v.get<std::string>()); a && a->name != s.node_name) out.push_back(*a);
+    } catch (const std::exception& e) {
+      log->warn("ignoring {}: {}", members_path(), e.what());
+    }
+    return out;
+  }
+
+  std::string members_path() const { return s.data_dir + "/" + kMembersFile; }
+
+  void save_members() {
+    Json list = Json::array();
+    for (const auto& [_, p] : peers)
+      if (p.member) list.push_back(p.addr.to_string());
+    std::string error;
+    if (!util::write_file_atomically(members_path(), list.dump() + "\n", &error))
+      log->warn("cannot save the member list: {}", error);
+  }
+
+  // ---- links -----------------------------------------------------------------------------
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    while (!stopped) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+      if (stopped) co_return;
+      if (ec) {
+        asio::steady_timer t(ctx, 100ms);
+        co_await t.async_wait(use_tuple);
+        continue;
+      }
+      asio::co_spawn(ctx, accept_one(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> accept_one(tcp::socket socket) {
+    auto self = shared_from_this();
+    error_code ec;
+    auto remote = socket.remote_endpoint(ec);
+    std::string from = ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    std::string error;
+    auto link = co_await handshake_accept(std::move(socket), me, left ? "this node has left the cluster" : "", error);
+    if (stopped) co_return;
+    if (!link) {
+      if (left)
+        log->debug("refused cluster link from {}: {}", from, error);
+      else
+        log->warn("refused cluster link from {}: {}", from, error);
+      co_return;
+    }
+    NodeAddress a;
+    a.name = link->peer();
+    a.host = link->announced_host.empty() ? remote.address().to_string() : link->announced_host;
+    a.port = link->announced_port ? link->announced_port : kDefaultClusterPort;
+    add_peer(a, true);
+    adopt_link(link);
+  }
+
+  void connect(Peer& p) {
+    if (p.connecting || p.link || stopped || left) return;
+    p.connecting = true;
+    asio::co_spawn(ctx, connect_one(p.addr), asio::detached);
+  }
+
+  asio::awaitable<void> connect_one(NodeAddress a) {
+    auto self = shared_from_this();
+    std::string error;
+    std::shared_ptr<Link> link;
+    {
+      tcp::resolver resolver(ctx);
+      auto [rec, endpoints] = co_await resolver.async_resolve(a.host, std::to_string(a.port), use_tuple);
+      if (rec) {
+        error = "cannot resolve " + a.host + ": " + rec.message();
+      } else {
+        tcp::socket socket(ctx);
+        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_tuple);
+        if (cec)
+          error = cec.message();
+        else
+          link = co_await handshake_connect(std::move(socket), me, a.name, error);
+      }
+    }
+    if (stopped) co_return;
+    Peer* p = find_peer(a.name);
+    if (!p) {  // forgotten meanwhile (it left)
+      if (link) link->close("member forgotten");
+      co_return;
+    }
+    p->connecting = false;
+    if (!link) {
+      // Cookie problems are worth a warning every time; an unreachable member only at debug.
+      const bool notable = error.find("cookie") != std::string::npos || error.find("refused by") != std::string::npos ||
+                           error.find("not '") != std::string::npos;
+      if (notable)
+        log->warn("cluster link to {} ({}:{}) failed: {}", a.name, a.host, a.port, error);
+      else
+        log->debug("cluster link to {} ({}:{}) failed: {}", a.name, a.host, a.port, error);
+      p->next_attempt = clock.now() + p->backoff;
+      p->backoff = std::min(p->backoff * 2, kMaxBackoff);
+      auto waiters = std::exchange(p->join_waiters, {});
+      if (!waiters.empty() && !p->member) forget_peer(a.name);  // a failed join leaves no trace
+      for (auto& w : waiters) w(error);
+      co_return;
+    }
+    adopt_link(link);
+  }
+
+  // A link that passed the handshake. With two links to one peer (both connected at once) the
+  // one opened by the node with the smaller name stays; both ends decide the same way.
+  void adopt_link(const std::shared_ptr<Link>& link) {
+    Peer* p = find_peer(link->peer());
+    if (!p) return;
+    const std::string& opener = link->initiator() ? s.node_name : link->peer();
+    const std::string& preferred = std::min(s.node_name, link->peer());
+    const bool was_up = p->link != nullptr;
+    if (was_up) {
+      const std::string& current_opener = p->link->initiator() ? s.node_name : link->peer();
+      if (current_opener == preferred || opener != preferred) {
+        link->close("duplicate link");
+        return;
+      }
+      auto old = std::exchange(p->link, nullptr);
+      old->close("replaced by a newer link");
+    }
+    p->link = link;
+    p->member = true;
+    p->connecting = false;
+    p->backoff = 100ms;
+    p->last_rx = p->last_heartbeat = clock.now();
+    {
+      std::unique_lock lk(links_mu);
+      links_by_index[p->index] = link;
+    }
+    std::weak_ptr<Impl> weak = weak_from_this();
+    link->start(
+        [weak](Link& l, FrameType t, std::string_view payload) {
+          if (auto self = weak.lock()) self->on_frame(l, t, payload);
+        },
+        [weak](Link& l, const std::string& why) {
+          if (auto self = weak.lock()) self->on_link_closed(l, why);
+        });
+    send_initial_sync(*p);
+    if (!was_up) {
+      log->info("node {} is up ({} link)", p->addr.name, link->initiator() ? "outgoing" : "incoming");
+      save_members();
+      for (auto& w : std::exchange(p->join_waiters, {})) w("");
+      rehome();
+      for (auto& l : node_listeners) l(p->addr.name, true);
+    }
+  }
+
+  void on_link_closed(Link& l, const std::string& why) {
+    Peer* p = find_peer(l.peer());
+    if (!p || !p->link || p->link->id() != l.id()) return;  // a replaced or duplicate link
+    peer_down(*p, why);
+  }
+
+  // `graceful`: the link still gets out what is queued on it (this node is leaving).
+  void peer_down(Peer& p, const std::string& why, bool graceful = false) {
+    auto link = std::exchange(p.link, nullptr);
+    if (link && graceful)
+      link->close_when_sent(why);
+    else if (link)
+      link->close(why);
+    {
+      std::unique_lock lk(links_mu);
+      links_by_index[p.index].reset();
+    }
+    log->warn("node {} is down: {}", p.addr.name, why);
+    broker.router().remove_node(p.index);
+    std::size_t dropped = registry.drop_node(p.addr.name);
+    if (dropped) log->info("dropped {} client registry entr{} of {}", dropped, dropped == 1 ? "y" : "ies", p.addr.name);
+    std::vector<Done> failed;
+    for (auto it = calls.begin(); it != calls.end();) {
+      if (it->second.node == p.addr.name) {
+        failed.push_back(std::move(it->second.done));
+        it = calls.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& d : failed) d(std::nullopt, "node " + p.addr.name + " is down");
+    p.next_attempt = clock.now() + p.backoff;
+    const std::string name = p.addr.name;
+    rehome();
+    for (auto& l : node_listeners) l(name, false);
+  }
+
+  void schedule_tick() {
+    ticker.expires_after(kTick);
+    ticker.async_wait([weak = weak_from_this()](const error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) {
+        self->tick();
+        self->schedule_tick();
+      }
+    });
+  }
+
+  void tick() {
+    const auto now = clock.now();
+    const auto down_after = s.heartbeat_interval * s.down_after;
+    std::vector<Peer*> silent;
+    for (auto& [_, p] : peers) {
+      if (p.link) {
+        if (now - p.last_heartbeat >= s.heartbeat_interval) {
+          p.link->send(FrameType::heartbeat, {});
+          p.last_heartbeat = now;
+        }
+        if (now - p.last_rx > down_after) silent.push_back(&p);
+      } else if (!p.connecting && !left && now >= p.next_attempt) {
+        connect(p);
+      }
+    }
+    for (Peer* p : silent)
+      peer_down(*p, fmt::format("no heartbeat for {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(down_after).count()));
+    std::vector<Done> expired;
+    for (auto it = calls.begin(); it != calls.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second.done));
+        it = calls.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& d : expired) d(std::nullopt, "no answer in time");
+  }
+
+  // ---- frames ----------------------------------------------------------------------------
+
+  void on_frame(Link& l, FrameType t, std::string_view payload) {
+    Peer* p = find_peer(l.peer());
+    if (!p || !p->link || p->link->id() != l.id()) return;
+    p->last_rx = clock.now();
+    switch (t) {
+      case FrameType::heartbeat: return;
+      case FrameType::forward: return on_forward(l, payload);
+      case FrameType::deliver: return on_deliver(l, payload);
+      case FrameType::control: return on_control(l, payload);
+      default: l.close(fmt::format("unexpected frame type {}", static_cast<int>(t)));
+    }
+  }
+
+  void on_forward(Link& l, std::string_view payload) {
+    thread_local std::vector<ForwardRecord> records;
+    std::string error;
+    if (!decode_forward(payload, clock.now(), records, &error)) {
+      l.close("bad forward frame: " + error);
+      return;
+    }
+    for (const auto& r : records) {
+      if (r.store_retained) broker.retained().put(r.msg);
+      if (r.match_local || !r.shared.empty()) broker.deliver_forwarded(r.msg, r.match_local, r.shared);
+    }
+    records.clear();
+  }
+
+  void on_deliver(Link& l, std::string_view payload) {
+    DirectDelivery d;
+    std::string error;
+    if (!decode_deliver(payload, clock.now(), d, &error)) {
+      l.close("bad deliver frame: " + error);
+      return;
+    }
+    if (auto session = broker.registry().find(d.client_id))
+      session->deliver(core::Delivery{d.msg, d.qos, d.retain, d.sub_id});
+    else
+      log->debug("handoff delivery for {} dropped: no such session here", d.client_id);
+  }
+
+  void on_control(Link& l, std::string_view payload) {
+    Json msg = Json::from_msgpack(payload, true, false);
+    if (msg.is_discarded() || !msg.is_object()) {
+      l.close("bad control frame");
+      return;
+    }
+    if (auto r = msg.find("r"); r != msg.end()) {  // a reply
+      auto it = calls.find(r->get<std::uint64_t>());
+      if (it == calls.end()) return;  // timed out already
+      Done done = std::move(it->second.done);
+      calls.erase(it);
+      if (auto err = msg.find("err"); err != msg.end())
+        done(std::nullopt, err->is_string() ? err->get<std::string>() : "remote error");
+      else
+        done(msg.value("ok", Json()), "");
+      return;
+    }
+    const std::string method = msg.value("m", "");
+    const std::uint64_t id = msg.value("i", std::uint64_t{0});
+    const Json args = msg.value("a", Json::object());
+    std::weak_ptr<Link> reply_to = l.shared_from_this();
+    Done reply = [reply_to, id](std::optional<Json> result, std::string error) {
+      if (id == 0) return;
+      auto link = reply_to.lock();
+      if (!link) return;
+      Json out{{"r", id}};
+      if (result)
+        out["ok"] = std::move(*result);
+      else
+        out["err"] = error;
+      link->send(FrameType::control, encode_control(out));
+    };
+    dispatch(l.peer(), method, args, std::move(reply));
+  }
+
+  void dispatch(const std::string& from, const std::string& method, const Json& args, Done reply) {
+    auto it = methods.find(method);
+    if (it == methods.end()) return reply(std::nullopt, "unknown method " + method);
+    try {
+      it->second(from, args, std::move(reply));
+    } catch (const std::exception& e) {
+      log->warn("{} from {} failed: {}", method, from, e.what());
+    }
+  }
+
+  // Sends a notification (no reply) or a request.
+  void notify(Peer& p, const std::string& method, Json args) {
+    if (!p.link) return;
+    p.link->send(FrameType::control, encode_control(Json{{"m", method}, {"i", 0}, {"a", std::move(args)}}));
+  }
+
+  void call(const std::string& node, const std::string& method, Json args, Done done) {
+    if (node == s.node_name) {
+      asio::post(ctx, [self = shared_from_this(), method, args = std::move(args), done = std::move(done)]() mutable {
+        self->dispatch(self->s.node_name, method, args, std::move(done));
+      });
+      return;
+    }
+    Peer* p = find_peer(node);
+    if (!p) return done(std::nullopt, "unknown node " + node);
+    if (!p->link) return done(std::nullopt, "node " + node + " is not running");
+    const std::uint64_t id = next_call++;
+    calls.emplace(id, PendingCall{node, std::move(done), clock.now() + s.rpc_timeout});
+    p->link->send(FrameType::control, encode_control(Json{{"m", method}, {"i", id}, {"a", std::move(args)}}));
+  }
+
+  void broadcast(const std::string& method, const Json& args) {
+    for (auto& [_, p] : peers) notify(p, method, args);
+  }
+
+  // ---- what a newly connected peer needs ----------------------------------------------------
+
+  void send_initial_sync(Peer& p) {
+    Json members = Json::array({NodeAddress{s.node_name, s.bind_host, me.cluster_port}.to_string()});
+    for (const auto& [_, other] : peers)
+      if (other.link) members.push_back(other.addr.to_string());
+    notify(p, "members.v1", Json{{"members", members}, {"mqtt", s.mqtt_endpoints}});
+    notify(p, "routes.sync.v1", Json{{"filters", broker.router().local_filters()}});
+    const auto now = clock.now();
+    for (const auto& m : broker.retained().all()) {
+      if (m->expires_at && *m->expires_at <= now) continue;
+      p.link->send_forward(ForwardRecord{m, false, true, {}}, now);
+    }
+  }
+
+  void flush_routes() {
+    std::vector<std::pair<std::string, bool>> ops;
+    {
+      std::lock_guard lk(route_mu);
+      ops.swap(route_ops);
+      route_flush_posted = false;
+    }
+    if (ops.empty()) return;
+    Json list = Json::array();
+    for (auto& [filter, added] : ops) list.push_back(Json::array({added ? "+" : "-", std::move(filter)}));
+    broadcast("routes.delta.v1", Json{{"ops", list}});
+  }
+
+  // ---- client registry -------------------------------------------------------------------
+
+  // After membership changed, entries move to their new home nodes.
+  void rehome() {
+    const auto members = running_names();
+    std::map<std::string, Json> to_send;
+    for (auto& [cid, owner] : registry.take_not_homed_at(s.node_name, members))
+      to_send[home_of(cid, members)].push_back(Json::array({cid, owner}));
+    for (const auto& cid : broker.registry().session_ids()) {
+      const std::string home = home_of(cid, members);
+      if (home == s.node_name)
+        registry.adopt(cid, s.node_name);
+      else
+        to_send[home].push_back(Json::array({cid, s.node_name}));
+    }
+    for (auto& [home, entries] : to_send)
+      if (Peer* p = find_peer(home)) notify(*p, "reg.adopt.v1", Json{{"entries", std::move(entries)}});
+  }
+
+  void release_client(const std::string& cid) {
+    if (broker.registry().find(cid)) return;  // it has a session here again
+    const std::string home = home_of(cid, running_names());
+    if (home == s.node_name)
+      registry.release(cid, s.node_name);
+    else if (Peer* p = find_peer(home))
+      notify(*p, "reg.release.v1", Json{{"c", cid}, {"n", s.node_name}});
+  }
+
+  // Asks the client's home node to record this node as owner; `then(previous owner or "")`.
+  void claim(const std::string& cid, std::function<void(std::string previous, std::string error)> then) {
+    const std::string home = home_of(cid, running_names());
+    if (home == s.node_name) return then(registry.claim(cid, s.node_name).value_or(""), "");
+    call(home, "reg.claim.v1", Json{{"c", cid}, {"n", s.node_name}}, [then](std::optional<Json> r, std::string error) {
+      if (!r) return then("", error);
+      then(r->is_object() && (*r)["prev"].is_string() ? (*r)["prev"].get<std::string>() : "", "");
+    });
+  }
+
+  bool running(const std::string& node) {
+    Peer* p = find_peer(node);
+    return p && p->link;
+  }
+
+  // ---- SessionLocator (data threads) ----------------------------------------------------
+
+  void locate(const core::ClientId& id, bool clean_start, std::function<void(core::LocateResult)> done) override {
+    asio::post(ctx, [weak = weak_from_this(), id, clean_start, done = std::move(done)]() mutable {
+      auto self = weak.lock();
+      if (!self || self->stopped) return done(core::LocateResult{std::nullopt, std::nullopt, nullptr});
+      self->locate_here(id, clean_start, std::move(done));
+    });
+  }
+
+  util::Duration dedup_window() const override { return s.handoff_grace; }
+
+  void locate_here(const std::string& cid, bool clean_start, std::function<void(core::LocateResult)> done) {
+    ++pending_claims[cid];
+    // Released by the connection once it has attached (or given up): deferred takeovers of this
+    // client id wait for that, so that they find the session they must take.
+    std::shared_ptr<void> until_attached(nullptr, [weak = weak_from_this(), &ctx = ctx, cid](void*) {
+      asio::post(ctx, [weak, cid] {
+        if (auto self = weak.lock()) self->claim_finished(cid);
+      });
+    });
+    auto finish = [done = std::move(done), until_attached](std::optional<core::SessionSnapshot> snap,
+                                                          std::optional<std::uint8_t> refuse) {
+      done(core::LocateResult{std::move(snap), refuse, until_attached});
+    };
+    claim(cid, [this, cid, clean_start, finish](std::string previous, std::string error) {
+      if (!error.empty()) {
+        log->warn("cannot register client {} with its home node: {}", cid, error);
+        return finish(std::nullopt, std::uint8_t{0x88});  // Server unavailable: try again
+      }
+      if (previous.empty() || previous == s.node_name || !running(previous)) return finish(std::nullopt, std::nullopt);
+      call(previous, "session.takeover.v1", Json{{"c", cid}, {"clean", clean_start}, {"to", s.node_name}},
+           [this, cid, previous, finish](std::optional<Json> r, std::string error) {
+             if (!r) {
+               if (!running(previous)) return finish(std::nullopt, std::nullopt);  // its sessions died with it
+               log->warn("takeover of {} from {} failed: {}", cid, previous, error);
+               return finish(std::nullopt, std::uint8_t{0x88});
+             }
+             if (!r->is_object() || !(*r)["snapshot"].is_object()) return finish(std::nullopt, std::nullopt);
+             try {
+               return finish((*r)["snapshot"].get<core::SessionSnapshot>(), std::nullopt);
+             } catch (const std::exception& e) {
+               log->error("takeover of {} from {}: bad snapshot: {}", cid, previous, e.what());
+               return finish(std::nullopt, std::uint8_t{0x88});
+             }
+           });
+    });
+  }
+
+  void claim_finished(const std::string& cid) {
+    auto it = pending_claims.find(cid);
+    if (it == pending_claims.end()) return;
+    if (--it->second > 0) return;
+    pending_claims.erase(it);
+    auto [first, last] = deferred_takeovers.equal_range(cid);
+    std::vector<std::function<void()>> ready;
+    for (auto i = first; i != last; ++i) ready.push_back(std::move(i->second));
+    deferred_takeovers.erase(first, last);
+    for (auto& f : ready) f();
+  }
+
+  core::DeliveryForwarder forwarder_to(core::NodeIndex index, const std::string& cid) {
+    return [weak = weak_from_this(), index, cid](const core::Delivery& d) {
+      auto self = weak.lock();
+      if (!self) return;
+      std::shared_lock lk(self->links_mu);
+      if (index < self->links_by_index.size() && self->links_by_index[index])
+        self->links_by_index[index]->send_deliver(DirectDelivery{cid, d.msg, d.qos, d.retain, d.sub_id}, self->clock.now());
+    };
+  }
+
+  // ---- RemoteForwarder (data threads) ----------------------------------------------------
+
+  void forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to) override {
+    const auto now = clock.now();
+    std::shared_lock lk(links_mu);
+    if (m->retain) {
+      // Every node keeps the retained message; those with routes also deliver it.
+      for (core::NodeIndex i = 1; i < links_by_index.size(); ++i) {
+        if (!links_by_index[i]) continue;
+        ForwardRecord r{m, false, true, {}};
+        for (const auto& d : to)
+          if (d.node == i) {
+            r.match_local = d.match_local;
+            r.shared = d.shared;
+          }
+        links_by_index[i]->send_forward(r, now);
+      }
+      return;
+    }
+    for (const auto& d : to) {
+      if (d.node >= links_by_index.size() || !links_by_index[d.node]) continue;
+      links_by_index[d.node]->send_forward(ForwardRecord{m, d.match_local, false, d.shared}, now);
+    }
+  }
+
+  // ---- built-in methods ------------------------------------------------------------------
+
+  void register_builtin_methods() {
+    methods["members.v1"] = [this](const std::string& from, const Json& a, Done) {
+      if (Peer* p = find_peer(from)) p->mqtt_endpoints = a.value("mqtt", std::vector<std::string>{});
+      for (const auto& text : a.value("members", std::vector<std::string>{})) {
+        auto addr = parse_node_address(text);
+        if (!addr || addr->name == s.node_name) continue;
+        if (!find_peer(addr->name) || !find_peer(addr->name)->member) {
+          add_peer(*addr, true);
+          save_members();
+        }
+      }
+    };
+    methods["routes.sync.v1"] = [this](const std::string& from, const Json& a, Done) {
+      Peer* p = find_peer(from);
+      if (!p) return;
+      broker.router().remove_node(p->index);
+      for (const auto& f : a.value("filters", std::vector<std::string>{})) broker.router().add_remote(p->index, f);
+    };
+    methods["routes.delta.v1"] = [this](const std::string& from, const Json& a, Done) {
+      Peer* p = find_peer(from);
+      if (!p) return;
+      for (const auto& op : a.value("ops", Json::array())) {
+        const std::string filter = op.at(1).get<std::string>();
+        if (op.at(0).get<std::string>() == "+")
+          broker.router().add_remote(p->index, filter);
+        else
+          broker.router().remove_remote(p->index, filter);
+      }
+    };
+    methods["reg.claim.v1"] = [this](const std::string&, const Json& a, Done reply) {
+      auto prev = registry.claim(a.at("c").get<std::string>(), a.at("n").get<std::string>());
+      reply(Json{{"prev", prev ? Json(*prev) : Json()}}, "");
+    };
+    methods["reg.release.v1"] = [this](const std::string&, const Json& a, Done) {
+      registry.release(a.at("c").get<std::string>(), a.at("n").get<std::string>());
+    };
+    methods["reg.adopt.v1"] = [this](const std::string&, const Json& a, Done) {
+      for (const auto& e : a.value("entries", Json::array())) registry.adopt(e.at(0).get<std::string>(), e.at(1).get<std::string>());
+    };
+    methods["reg.lookup.v1"] = [this](const std::string&, const Json& a, Done reply) {
+      auto owner = registry.owner(a.at("c").get<std::string>());
+      reply(Json{{"owner", owner ? Json(*owner) : Json()}}, "");
+    };
+    methods["session.takeover.v1"] = [this](const std::string&, const Json& a, Done reply) {
+      const std::string cid = a.at("c").get<std::string>();
+      const bool clean = a.value("clean", false);
+      const std::string to = a.at("to").get<std::string>();
+      auto run = [this, cid, clean, to, reply = std::move(reply)] { take_over_for(cid, clean, to, reply); };
+      if (pending_claims.contains(cid))
+        deferred_takeovers.emplace(cid, std::move(run));  // a local connect of the same client is attaching
+      else
+        run();
+    };
+    methods["session.import.v1"] = [this](const std::string&, const Json& a, Done reply) {
+      auto snap = a.at("snapshot").get<core::SessionSnapshot>();
+      std::string error;
+      if (!broker.registry().import_handoff(snap, s.handoff_grace, &error)) return reply(std::nullopt, error);
+      claim(snap.client_id, [this, cid = snap.client_id](std::string, std::string err) {
+        if (!err.empty()) log->warn("migrated session {}: cannot register it with its home node: {}", cid, err);
+      });
+      reply(Json::object(), "");
+    };
+    methods["cluster.leave.v1"] = [this](const std::string& from, const Json&, Done) {
+      Peer* p = find_peer(from);
+      if (!p) return;
+      log->info("node {} left the cluster", from);
+      peer_down(*p, "left the cluster");
+      forget_peer(from);
+      save_members();
+    };
+  }
+
+  void take_over_for(const std::string& cid, bool clean, const std::string& to, const Done& reply) {
+    Peer* p = find_peer(to);
+    if (!p || !p->link) return reply(std::nullopt, "node " + to + " is not running");
+    auto r = broker.registry().handoff(cid, clean, /*take_online=*/true, forwarder_to(p->index, cid), s.handoff_grace);
+    broker.publish_all(r.wills);
+    if (r.snapshot) log->debug("session {} handed over to {}", cid, to);
+    reply(Json{{"snapshot", r.snapshot ? Json(*r.snapshot) : Json()}}, "");
+  }
+
+  void migrate(const std::string& cid, const std::string& node, std::function<void(std::string)> done) {
+    if (node == s.node_name) return done("the session is already on " + node);
+    Peer* p = find_peer(node);
+    if (!p || !p->link) return done("node " + node + " is not running");
+    auto r = broker.registry().handoff(cid, false, /*take_online=*/false, forwarder_to(p->index, cid), s.handoff_grace);
+    if (!r.found) return done("no session " + cid + " here");
+    if (!r.snapshot) return done(r.error.empty() ? "nothing to migrate" : r.error);
+    Json snap = *r.snapshot;
+    call(node, "session.import.v1", Json{{"snapshot", snap}},
+         [this, cid, node, snapshot = std::move(*r.snapshot), done = std::move(done)](std::optional<Json> res, std::string error) {
+           if (res) return done("");
+           // Put it back here: nothing is lost but what reached the forwarder meanwhile.
+           std::string local_error;
+           if (!broker.registry().import_handoff(snapshot, s.handoff_grace, &local_error))
+             log->error("migration of {} to {} failed ({}) and it could not be restored here: {}", cid, node, error, local_error);
+           done(error);
+         });
+  }
+
+  // ---- membership operations -------------------------------------------------------------
+
+  void join(const std::string& text, std::function<void(std::string)> done) {
+    auto a = parse_node_address(text);
+    if (!a) return done("bad node name '" + text + "': expected name@host[:port]");
+    if (a->name == s.node_name) return done("cannot join this node itself");
+    left = false;
+    Peer& p = add_peer(*a, false);
+    if (p.link) return done("");
+    p.join_waiters.push_back(std::move(done));
+    p.next_attempt = clock.now();
+    connect(p);
+  }
+
+  void leave() {
+    broadcast("cluster.leave.v1", Json::object());
+    left = true;
+    for (auto& [_, p] : peers)
+      if (p.link) peer_down(p, "this node left the cluster", /*graceful=*/true);
+    for (auto& [_, p] : peers) broker.router().remove_node(p.index);
+    peers.clear();
+    index_names.clear();
+    save_members();
+    log->info("left the cluster");
+  }
+};
+
+Cluster::Cluster(ClusterSettings settings, asio::io_context& control, core::Broker& broker)
+    : impl_(std::make_shared<Impl>(std::move(settings), control, broker)) {}
+Cluster::~Cluster() { impl_->stop(); }
+
+bool Cluster::start() { return impl_->start(); }
+void Cluster::stop() { impl_->stop(); }
+const std::string& Cluster::self() const { return impl_->s.node_name; }
+const ClusterSettings& Cluster::settings() const { return impl_->s; }
+
+std::vector<Cluster::Member> Cluster::members() const {
+  std::vector<Member> out{Member{impl_->s.node_name, true, true, impl_->s.mqtt_endpoints}};
+  for (const auto& [name, p] : impl_->peers)
+    if (p.member) out.push_back(Member{name, p.link != nullptr, false, p.mqtt_endpoints});
+  std::sort(out.begin(), out.end(), [](const Member& a, const Member& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<std::string> Cluster::running_members() const { return impl_->running_names(); }
+
+void Cluster::register_method(const std::string& method, SyncMethod handler) {
+  impl_->methods[method] = [handler = std::move(handler)](const std::string&, const Json& args, Done reply) {
+    std::optional<Json> result;
+    std::string error;
+    try {
+      result = handler(args);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    reply(std::move(result), error);
+  };
+}
+
+void Cluster::register_async_method(const std::string& method, AsyncMethod handler) {
+  impl_->methods[method] = [handler = std::move(handler)](const std::string&, const Json& args, Done reply) {
+    handler(args, std::move(reply));
+  };
+}
+
+void Cluster::call(const std::string& node, const std::string& method, Json args, Done done) {
+  impl_->call(node, method, std::move(args), std::move(done));
+}
+
+void Cluster::join(const std::string& address, std::function<void(std::string)> done) {
+  impl_->join(address, std::move(done));
+}
+void Cluster::leave() { impl_->leave(); }
+
+void Cluster::add_node_listener(std::function<void(const std::string&, bool)> listener) {
+  impl_->node_listeners.push_back(std::move(listener));
+}
+
+void Cluster::find_client(const std::string& cid, std::function<void(std::string, std::string)> done) {
+  if (impl_->broker.registry().find(cid)) return done(impl_->s.node_name, "");
+  const std::string home = home_of(cid, impl_->running_names());
+  if (home == impl_->s.node_name) return done(impl_->registry.owner(cid).value_or(""), "");
+  impl_->call(home, "reg.lookup.v1", Json{{"c", cid}}, [done = std::move(done)](std::optional<Json> r, std::string error) {
+    if (!r) return done("", error);
+    done(r->is_object() && (*r)["owner"].is_string() ? (*r)["owner"].get<std::string>() : "", "");
+  });
+}
+
+void Cluster::migrate_session(const std::string& cid, const std::string& node, std::function<void(std::string)> done) {
+  impl_->migrate(cid, node, std::move(done));
+}
+
+std::vector<std::pair<std::string, std::string>> Cluster::routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [filter, nodes] : impl_->broker.router().routes()) {
+    for (core::NodeIndex n : nodes) {
+      if (n == 0) {
+        out.emplace_back(filter, impl_->s.node_name);
+      } else if (auto it = impl_->index_names.find(n); it != impl_->index_names.end()) {
+        out.emplace_back(filter, it->second);
+      }
+    }
+  }
+  return out;
+}
+
+core::RemoteForwarder& Cluster::forwarder() { return *impl_; }
+core::SessionLocator& Cluster::locator() { return *impl_; }
+
+}  // namespace tidemq::cluster

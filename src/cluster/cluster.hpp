@@ -1,0 +1,86 @@
+// The cluster layer of one node: a full mesh of authenticated links to the other members,
+// membership with heartbeats and node-down events, route replication, the partitioned client
+// registry, cross-node session takeover and migration, and a small RPC used by the admin API and
+// plugins. Everything runs on the control thread except forward() and locate(), which data
+// threads call. See docs/cluster.md for the protocol.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/cluster_settings.hpp"
+#include "core/broker.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace tidemq::cluster {
+
+class Cluster {
+ public:
+  using Json = nlohmann::json;
+  // The result of a call: a value, or an error message.
+  using Done = std::function<void(std::optional<Json> result, std::string error)>;
+  using SyncMethod = std::function<Json(const Json& args)>;  // throws std::runtime_error to fail
+  using AsyncMethod = std::function<void(const Json& args, Done reply)>;
+
+  Cluster(ClusterSettings settings, boost::asio::io_context& control, core::Broker& broker);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Opens the cluster listener and contacts the seeds and remembered members. False (logged)
+  // when the listener cannot open.
+  bool start();
+  void stop();
+
+  const std::string& self() const;
+  const ClusterSettings& settings() const;
+
+  struct Member {
+    std::string name;
+    bool running = false;
+    bool self = false;
+    std::vector<std::string> mqtt_endpoints;  // "host:port" of its MQTT listeners
+  };
+  std::vector<Member> members() const;  // self included, sorted by name
+  std::vector<std::string> running_members() const;
+
+  // ---- RPC (control thread) ----
+  void register_method(const std::string& method, SyncMethod handler);
+  void register_async_method(const std::string& method, AsyncMethod handler);
+  // Calls `method` on `node` (the local handler when `node` is this node). Fails when the node is
+  // unknown or down, or does not answer within cluster.rpc_timeout.
+  void call(const std::string& node, const std::string& method, Json args, Done done);
+
+  // ---- membership ----
+  // Connects to `address` ("name@host[:port]") and joins its cluster; `done("")` on success.
+  void join(const std::string& address, std::function<void(std::string error)> done);
+  // Leaves the cluster: the other members forget this node; it runs alone afterwards.
+  void leave();
+  // Called on the control thread when a member comes up (true) or goes down (false).
+  void add_node_listener(std::function<void(const std::string& node, bool up)> listener);
+
+  // ---- clients, sessions and routes ----
+  // The node owning `client_id`'s session, from the client registry ("" when unknown).
+  void find_client(const std::string& client_id, std::function<void(std::string node, std::string error)> done);
+  // Moves the offline session of `client_id` from this node to `node`.
+  void migrate_session(const std::string& client_id, const std::string& node, std::function<void(std::string error)> done);
+  // Every route known here: full filter → node name.
+  std::vector<std::pair<std::string, std::string>> routes() const;
+
+  core::RemoteForwarder& forwarder();
+  core::SessionLocator& locator();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tidemq::cluster

@@ -1,0 +1,86 @@
+// One authenticated TCP link to a peer node. Reads frames on the control thread and hands them to
+// the cluster; writes come from any thread (forwarded publishes from the data threads) into one
+// buffer per link, so a burst of publishes leaves as a few large writes in the order sent.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "cluster/wire.hpp"
+
+namespace tidemq::cluster {
+
+// What this node tells a peer during the handshake.
+struct HandshakeInfo {
+  std::string node_name;
+  std::string cookie;
+  std::string cluster_host;
+  std::uint16_t cluster_port = 0;
+};
+
+class Link : public std::enable_shared_from_this<Link> {
+ public:
+  using FrameHandler = std::function<void(Link&, FrameType, std::string_view)>;
+  using CloseHandler = std::function<void(Link&, const std::string& why)>;
+
+  Link(boost::asio::ip::tcp::socket socket, std::string peer, bool initiator, FrameReader leftover);
+  ~Link();
+
+  const std::string& peer() const { return peer_; }
+  bool initiator() const { return initiator_; }  // this node opened the connection
+  std::uint64_t id() const { return id_; }
+  // Where the peer's cluster listener is, as it announced it (accepted links only).
+  std::string announced_host;
+  std::uint16_t announced_port = 0;
+
+  // Control thread: starts reading; `on_close` runs once, when the link fails or close() is called.
+  void start(FrameHandler on_frame, CloseHandler on_close);
+  void close(const std::string& why);
+  // Closes once what is already queued has been written (the last words before leaving).
+  void close_when_sent(std::string why);
+
+  // Any thread.
+  void send(FrameType type, std::string_view payload);
+  void send_forward(const ForwardRecord& r, util::TimePoint now);
+  void send_deliver(const DirectDelivery& d, util::TimePoint now);
+  std::size_t queued_bytes() const;
+
+ private:
+  boost::asio::awaitable<void> read_loop();
+  void schedule_write();  // mutex held
+  void write_some();
+  void closed(const std::string& why);
+
+  boost::asio::ip::tcp::socket socket_;
+  std::string peer_;
+  bool initiator_;
+  std::uint64_t id_;
+  FrameReader reader_;
+  FrameHandler on_frame_;
+  CloseHandler on_close_;
+  bool closed_ = false;  // control thread
+
+  mutable std::mutex mu_;
+  std::string pending_;             // frames not yet handed to the socket
+  std::size_t open_batch_ = std::string::npos;
+  bool write_scheduled_ = false;
+  bool dead_ = false;               // no more writes accepted
+  bool closing_ = false;            // close_when_sent: no more writes, close when drained
+  std::string closing_why_;
+  std::string writing_;             // the buffer being written (control thread)
+};
+
+// The two sides of the cookie handshake. On success the returned link is not started yet; on
+// failure it is null and `error` says why (already logged by the caller).
+// A non-empty `refusal` turns a peer that passed the cookie check away with that reason.
+boost::asio::awaitable<std::shared_ptr<Link>> handshake_accept(boost::asio::ip::tcp::socket socket, const HandshakeInfo& me,
+                                                               std::string refusal, std::string& error);
+boost::asio::awaitable<std::shared_ptr<Link>> handshake_connect(boost::asio::ip::tcp::socket socket, const HandshakeInfo& me,
+                                                                const std::string& expected_peer, std::string& error);
+
+}  // namespace tidemq::cluster
