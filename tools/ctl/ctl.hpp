@@ -22,6 +22,12 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A failed command whose message is printed as it is, without "Error: " (emqx_ctl's
+// "Failed to join the cluster: ..."); still exit code 1, on stderr.
+struct PlainFailure : Failure {
+  using Failure::Failure;
+};
+
 // What the command line and the environment said about where the node is. Empty means "not given"
 // (then the node's config file decides).
 struct ConnectionOptions {
@@ -90,6 +96,7 @@ void add_status_command(CLI::App& app, Context& ctx);
 void add_clients_commands(CLI::App& app, Context& ctx);
 void add_users_commands(CLI::App& app, Context& ctx);
 void add_api_keys_commands(CLI::App& app, Context& ctx);
+void add_cluster_commands(CLI::App& app, Context& ctx);
 
 // Small JSON helpers for printing.
 std::string text(const nlohmann::json& v, const char* null_text = "undefined");  // strings unquoted

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   add_clients_commands(app, ctx);
   add_users_commands(app, ctx);
   add_api_keys_commands(app, ctx);
+  add_cluster_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -66,6 +67,10 @@ int main(int argc, char** argv) {
     ctx.action(api);
     std::cout.flush();
     return 0;
+  } catch (const PlainFailure& e) {
+    std::cout.flush();
+    std::cerr << e.what() << "\n";
+    return 1;
   } catch (const Failure& e) {
     std::cout.flush();
     std::cerr << "Error: " << e.what() << "\n";
