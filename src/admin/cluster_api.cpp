@@ -83,6 +83,19 @@ void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broke
       });
     });
   });
+  // Moves an offline session from this node to another (the primitive evacuation and rebalance use).
+  router.add_async("POST", "/api/v4/clients/{clientid}/migrate", [&cluster](const HttpRequest& r, const Params& p, Reply reply) {
+    json body = json::parse(r.body, nullptr, false);
+    if (!body.is_object() || !body.contains("node") || !body["node"].is_string())
+      return reply(v4_error(400, "'node' (string, the target node name) is required"));
+    const std::string target = body["node"].get<std::string>();
+    if (!find_member(cluster, target)) return reply(v4_error(404, "node not found: " + target));
+    cluster.migrate_session(p.at("clientid"), target, [reply](std::string error) {
+      if (error.empty()) return reply(json_response(200, {{"code", 0}}));
+      const int status = error.starts_with("no session") ? 404 : error.find("connected") != std::string::npos ? 409 : 502;
+      reply(v4_error(status, error));
+    });
+  });
   router.add("GET", "/api/v4/routes", [&cluster](const HttpRequest&, const Params&) {
     json data = json::array();
     for (auto& [filter, owner] : cluster.routes()) data.push_back({{"topic", filter}, {"node", owner}});

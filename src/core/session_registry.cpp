@@ -440,6 +440,11 @@ bool SessionRegistry::import_handoff(const SessionSnapshot& snap, util::Duration
   auto st = it->second->lock();
   st->handoff = std::make_unique<HandoffState>();
   st->handoff->until = clock_.now() + dedup_window;
+  // What came with the session counts as seen: the same message may also arrive directly.
+  for (const auto& d : st->queue)
+    if (d.msg->uid) st->handoff->seen.insert(d.msg->uid);
+  for (const auto& [_, e] : st->inflight)
+    if (e.delivery.msg->uid) st->handoff->seen.insert(e.delivery.msg->uid);
   handoff_timers_.emplace(st->handoff->until, it->second);
   return true;
 }

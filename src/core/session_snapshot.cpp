@@ -30,6 +30,7 @@ MessageSnapshot snapshot_of(const Delivery& d, util::TimePoint now) {
   m.publisher = d.msg->publisher;
   if (d.msg->expires_at) m.expiry_remaining = seconds_left(*d.msg->expires_at, now);
   if (d.sub_id) m.subscription_ids.push_back(d.sub_id);
+  m.uid = d.msg->uid;
   return m;
 }
 
@@ -41,6 +42,7 @@ Delivery delivery_of(const MessageSnapshot& m, util::TimePoint now) {
   msg->retain = m.retain;
   msg->props = m.props;
   msg->publisher = m.publisher;
+  msg->uid = m.uid;
   if (m.expiry_remaining) msg->expires_at = now + seconds(*m.expiry_remaining);
   Delivery d;
   d.msg = std::move(msg);
@@ -155,6 +157,7 @@ json message_to_json(const MessageSnapshot& m) {
          {"props", props_to_json(m.props)}, {"publisher", m.publisher}};
   put(j, "expiry_remaining", m.expiry_remaining);
   if (!m.subscription_ids.empty()) j["subscription_ids"] = m.subscription_ids;
+  if (m.uid) j["uid"] = m.uid;
   return j;
 }
 
@@ -168,6 +171,7 @@ MessageSnapshot message_from_json(const json& j) {
   m.publisher = j.at("publisher").get<std::string>();
   get(j, "expiry_remaining", m.expiry_remaining);
   if (auto it = j.find("subscription_ids"); it != j.end()) m.subscription_ids = it->get<std::vector<std::uint32_t>>();
+  if (auto it = j.find("uid"); it != j.end()) m.uid = it->get<std::uint64_t>();
   return m;
 }
 

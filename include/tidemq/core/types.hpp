@@ -73,6 +73,7 @@ struct MessageSnapshot {
   std::string publisher;
   std::optional<std::uint32_t> expiry_remaining;  // seconds left of Message Expiry Interval
   std::vector<std::uint32_t> subscription_ids;
+  std::uint64_t uid = 0;       // Message::uid, so that a moved session can drop duplicates
   bool operator==(const MessageSnapshot&) const = default;
 };
 
