@@ -76,6 +76,10 @@ const std::vector<KeySpec>& config_keys() {
       {"cluster.down_after", Type::integer, "3", 1, 1000},
       {"cluster.rpc_timeout", Type::string, "\"5s\""},
       {"cluster.handoff_grace", Type::string, "\"5s\""},
+      {"cluster.tls.enable", Type::boolean, "false"},
+      {"cluster.tls.certfile", Type::string, "\"\""},
+      {"cluster.tls.keyfile", Type::string, "\"\""},
+      {"cluster.tls.cacertfile", Type::string, "\"\""},
       {"log.level", Type::string, "\"info\""},
       {"log.file", Type::string, "\"\""},
   };
@@ -351,6 +355,13 @@ cluster::ClusterSettings parse_cluster(const Reader& r, const Config& c) {
   cs.down_after = static_cast<unsigned>(r.integer("cluster.down_after"));
   cs.rpc_timeout = duration_setting(r, "cluster.rpc_timeout", 10ms);
   cs.handoff_grace = duration_setting(r, "cluster.handoff_grace", 0ms);
+  cs.tls = r.boolean("cluster.tls.enable");
+  cs.tls_certfile = r.string("cluster.tls.certfile");
+  cs.tls_keyfile = r.string("cluster.tls.keyfile");
+  cs.tls_cacertfile = r.string("cluster.tls.cacertfile");
+  if (cs.tls && (cs.tls_certfile.empty() || cs.tls_keyfile.empty() || cs.tls_cacertfile.empty()))
+    throw ConfigError(fmt::format("cluster.tls.enable = true ({}) needs cluster.tls.certfile, cluster.tls.keyfile and "
+                                  "cluster.tls.cacertfile", r.origin("cluster.tls.enable")));
   for (const auto& l : c.tcp_listeners)
     cs.mqtt_endpoints.push_back((l.host == "0.0.0.0" || l.host == "::" ? node_host : l.host) + ":" + std::to_string(l.port));
   return cs;

@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -40,6 +41,18 @@ std::shared_ptr<spdlog::logger> make_logger() {
   auto l = spdlog::default_logger()->clone("cluster");
   spdlog::register_logger(l);
   return l;
+}
+
+// Completion of every coroutine the cluster spawns: an exception is a bug, logged, never silent.
+auto log_failure(const char* what) {
+  return [what](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::get("cluster")->error("{} failed: {}", what, ex.what());
+    }
+  };
 }
 
 std::string encode_control(const Json& j) {
@@ -81,6 +94,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
   std::shared_ptr<spdlog::logger> log = make_logger();
   HandshakeInfo me;
   tcp::acceptor acceptor;
+  std::shared_ptr<asio::ssl::context> tls;  // set when links use TLS
   asio::steady_timer ticker;
   bool stopped = false;
   bool left = false;
@@ -116,6 +130,14 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
   // ---- startup and shutdown ----------------------------------------------------------------
 
   bool start() {
+    if (s.tls) {
+      try {
+        tls = make_link_tls_context(LinkTlsFiles{s.tls_certfile, s.tls_keyfile, s.tls_cacertfile});
+      } catch (const std::exception& e) {
+        log->critical("{}", e.what());
+        return false;
+      }
+    }
     error_code ec;
     auto address = asio::ip::make_address(s.bind_host, ec);
     if (ec) {
@@ -137,12 +159,12 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       return false;
     }
     me.cluster_port = acceptor.local_endpoint().port();
-    log->info("cluster listener on {}:{} (node {})", s.bind_host, me.cluster_port, s.node_name);
+    log->info("cluster listener on {}:{} (node {}{})", s.bind_host, me.cluster_port, s.node_name, tls ? ", TLS" : "");
     install_hooks();
     register_builtin_methods();
     for (const auto& seed : s.seeds) add_peer(seed, false);
     for (const auto& remembered : load_members()) add_peer(remembered, true);
-    asio::co_spawn(ctx, accept_loop(), asio::detached);
+    asio::co_spawn(ctx, accept_loop(), log_failure("cluster accept loop"));
     schedule_tick();
     return true;
   }
@@ -255,7 +277,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
         co_await t.async_wait(use_tuple);
         continue;
       }
-      asio::co_spawn(ctx, accept_one(std::move(socket)), asio::detached);
+      asio::co_spawn(ctx, accept_one(std::move(socket)), log_failure("incoming cluster link"));
     }
   }
 
@@ -265,7 +287,17 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     auto remote = socket.remote_endpoint(ec);
     std::string from = ec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
     std::string error;
-    auto link = co_await handshake_accept(std::move(socket), me, left ? "this node has left the cluster" : "", error);
+    // (no co_await inside ?: — GCC 12 miscompiles it)
+    std::unique_ptr<LinkStream> stream;
+    if (tls)
+      stream = co_await tls_stream(std::move(socket), *tls, /*accepting=*/true, error);
+    else
+      stream = plain_stream(std::move(socket));
+    if (!stream) {
+      log->warn("refused cluster link from {}: {}", from, error);
+      co_return;
+    }
+    auto link = co_await handshake_accept(stream, me, left ? "this node has left the cluster" : "", error);
     if (stopped) co_return;
     if (!link) {
       if (left)
@@ -285,7 +317,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
   void connect(Peer& p) {
     if (p.connecting || p.link || stopped || left) return;
     p.connecting = true;
-    asio::co_spawn(ctx, connect_one(p.addr), asio::detached);
+    asio::co_spawn(ctx, connect_one(p.addr), log_failure("outgoing cluster link"));
   }
 
   asio::awaitable<void> connect_one(NodeAddress a) {
@@ -300,10 +332,14 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       } else {
         tcp::socket socket(ctx);
         auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_tuple);
+        std::unique_ptr<LinkStream> stream;
         if (cec)
           error = cec.message();
+        else if (tls)
+          stream = co_await tls_stream(std::move(socket), *tls, /*accepting=*/false, error);
         else
-          link = co_await handshake_connect(std::move(socket), me, a.name, error);
+          stream = plain_stream(std::move(socket));
+        if (stream) link = co_await handshake_connect(stream, me, a.name, error);
       }
     }
     if (stopped) co_return;
@@ -316,7 +352,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     if (!link) {
       // Cookie problems are worth a warning every time; an unreachable member only at debug.
       const bool notable = error.find("cookie") != std::string::npos || error.find("refused by") != std::string::npos ||
-                           error.find("not '") != std::string::npos;
+                           error.find("not '") != std::string::npos || error.find("TLS") != std::string::npos;
       if (notable)
         log->warn("cluster link to {} ({}:{}) failed: {}", a.name, a.host, a.port, error);
       else

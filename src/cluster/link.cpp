@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -59,14 +60,14 @@ void send_json(std::string& out, FrameType t, const json& j) {
   append_frame(out, t, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-asio::awaitable<bool> write_all(asio::ip::tcp::socket& s, const std::string& data, std::string& error) {
-  auto [ec, n] = co_await asio::async_write(s, asio::buffer(data), use_tuple);
+asio::awaitable<bool> write_all(LinkStream& s, const std::string& data, std::string& error) {
+  auto ec = co_await s.write_all(asio::buffer(data));
   if (ec) error = ec.message();
   co_return !ec;
 }
 
 // Reads one frame of `want` type and decodes its MessagePack body.
-asio::awaitable<bool> read_json(asio::ip::tcp::socket& s, FrameReader& r, FrameType want, json& out, std::string& error) {
+asio::awaitable<bool> read_json(LinkStream& s, FrameReader& r, FrameType want, json& out, std::string& error) {
   std::array<char, 4096> buf;
   for (;;) {
     FrameType t;
@@ -88,9 +89,9 @@ asio::awaitable<bool> read_json(asio::ip::tcp::socket& s, FrameReader& r, FrameT
       }
       co_return true;
     }
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
+    auto [ec, n] = co_await s.read_some(asio::buffer(buf));
     if (ec) {
-      error = ec == asio::error::operation_aborted ? "handshake timed out" : ec.message();
+      error = ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ? "handshake timed out" : ec.message();
       co_return false;
     }
     r.feed(std::string_view(buf.data(), n));
@@ -105,12 +106,10 @@ std::string str(const json& j, const char* key) {
 // Closes the socket if the handshake takes too long (the pending read then fails).
 struct HandshakeDeadline {
   asio::steady_timer timer;
-  explicit HandshakeDeadline(asio::ip::tcp::socket& s) : timer(s.get_executor()) {
+  explicit HandshakeDeadline(LinkStream& s) : timer(s.executor()) {
     timer.expires_after(kHandshakeTimeout);
     timer.async_wait([&s](const error_code& ec) {
-      if (ec) return;
-      error_code ignored;
-      s.close(ignored);
+      if (!ec) s.close();
     });
   }
   ~HandshakeDeadline() { timer.cancel(); }
@@ -118,8 +117,9 @@ struct HandshakeDeadline {
 
 }  // namespace
 
-asio::awaitable<std::shared_ptr<Link>> handshake_accept(asio::ip::tcp::socket socket, const HandshakeInfo& me,
+asio::awaitable<std::shared_ptr<Link>> handshake_accept(std::unique_ptr<LinkStream>& stream, const HandshakeInfo& me,
                                                         std::string refusal, std::string& error) {
+  LinkStream& socket = *stream;
   HandshakeDeadline deadline(socket);
   FrameReader reader;
   std::string out;
@@ -155,15 +155,16 @@ asio::awaitable<std::shared_ptr<Link>> handshake_accept(asio::ip::tcp::socket so
   send_json(out, FrameType::welcome,
             json{{"node", me.node_name}, {"proof", to_hex(cookie_proof(me.cookie, "accept", peer_nonce, me.node_name))}});
   if (!co_await write_all(socket, out, error)) co_return nullptr;
-  auto link = std::make_shared<Link>(std::move(socket), peer, false, std::move(reader));
+  auto link = std::make_shared<Link>(std::move(stream), peer, false, std::move(reader));
   link->announced_host = str(auth, "host");
   if (auto it = auth.find("port"); it != auth.end() && it->is_number_unsigned() && it->get<unsigned>() <= 65535)
     link->announced_port = static_cast<std::uint16_t>(it->get<unsigned>());
   co_return link;
 }
 
-asio::awaitable<std::shared_ptr<Link>> handshake_connect(asio::ip::tcp::socket socket, const HandshakeInfo& me,
+asio::awaitable<std::shared_ptr<Link>> handshake_connect(std::unique_ptr<LinkStream>& stream, const HandshakeInfo& me,
                                                          const std::string& expected_peer, std::string& error) {
+  LinkStream& socket = *stream;
   HandshakeDeadline deadline(socket);
   FrameReader reader;
   json challenge, welcome;
@@ -200,29 +201,22 @@ asio::awaitable<std::shared_ptr<Link>> handshake_connect(asio::ip::tcp::socket s
       error = fmt::format("node '{}' failed the cookie check (wrong cluster.cookie?)", peer);
       co_return nullptr;
     }
-    co_return std::make_shared<Link>(std::move(socket), peer, true, std::move(reader));
+    co_return std::make_shared<Link>(std::move(stream), peer, true, std::move(reader));
   } catch (const json::exception&) {
     error = "malformed handshake frame";
     co_return nullptr;
   }
 }
 
-Link::Link(asio::ip::tcp::socket socket, std::string peer, bool initiator, FrameReader leftover)
-    : socket_(std::move(socket)),
-      peer_(std::move(peer)),
-      initiator_(initiator),
-      id_(next_link_id++),
-      reader_(std::move(leftover)) {
-  error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-}
+Link::Link(std::unique_ptr<LinkStream> stream, std::string peer, bool initiator, FrameReader leftover)
+    : stream_(std::move(stream)), peer_(std::move(peer)), initiator_(initiator), id_(next_link_id++), reader_(std::move(leftover)) {}
 
 Link::~Link() = default;
 
 void Link::start(FrameHandler on_frame, CloseHandler on_close) {
   on_frame_ = std::move(on_frame);
   on_close_ = std::move(on_close);
-  asio::co_spawn(socket_.get_executor(), read_loop(), [self = shared_from_this()](std::exception_ptr e) {
+  asio::co_spawn(stream_->executor(), read_loop(), [self = shared_from_this()](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -248,7 +242,7 @@ asio::awaitable<void> Link::read_loop() {
       on_frame_(*this, t, payload);
       if (closed_) co_return;
     }
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_tuple);
+    auto [ec, n] = co_await stream_->read_some(asio::buffer(buf));
     if (closed_) co_return;
     if (ec) {
       closed(ec == asio::error::eof ? "connection closed by the peer" : ec.message());
@@ -268,9 +262,7 @@ void Link::closed(const std::string& why) {
     dead_ = true;
     pending_.clear();
   }
-  error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_->close();
   if (on_close_) {
     auto cb = std::move(on_close_);
     cb(*this, why);
@@ -317,33 +309,44 @@ std::size_t Link::queued_bytes() const {
 void Link::schedule_write() {
   if (write_scheduled_) return;
   write_scheduled_ = true;
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_some(); });
+  // Posted: co_spawn would start the writer inline, here, with mu_ held.
+  asio::post(stream_->executor(), [self = shared_from_this()] {
+    asio::co_spawn(self->stream_->executor(), self->write_loop(), [self](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        self->closed(std::string("link writer failed: ") + ex.what());
+      }
+    });
+  });
 }
 
-void Link::write_some() {
-  {
-    std::unique_lock lk(mu_);
-    if (dead_) return;
-    if (pending_.empty()) {
-      write_scheduled_ = false;
-      if (closing_) {
-        std::string why = closing_why_;
-        lk.unlock();
-        closed(why);
+asio::awaitable<void> Link::write_loop() {
+  auto self = shared_from_this();
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      if (dead_) co_return;
+      if (pending_.empty()) {
+        write_scheduled_ = false;
+        if (closing_) {
+          std::string why = closing_why_;
+          lk.unlock();
+          closed(why);
+        }
+        co_return;
       }
-      return;
+      writing_.clear();
+      writing_.swap(pending_);
+      open_batch_ = std::string::npos;
     }
-    writing_.clear();
-    writing_.swap(pending_);
-    open_batch_ = std::string::npos;
-  }
-  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, std::size_t) {
+    auto ec = co_await stream_->write_all(asio::buffer(writing_));
     if (ec) {
-      self->closed("write failed: " + ec.message());
-      return;
+      closed("write failed: " + ec.message());
+      co_return;
     }
-    self->write_some();
-  });
+  }
 }
 
 }  // namespace tidemq::cluster

@@ -9,8 +9,8 @@
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
+#include "cluster/link_stream.hpp"
 #include "cluster/wire.hpp"
 
 namespace tidemq::cluster {
@@ -28,7 +28,7 @@ class Link : public std::enable_shared_from_this<Link> {
   using FrameHandler = std::function<void(Link&, FrameType, std::string_view)>;
   using CloseHandler = std::function<void(Link&, const std::string& why)>;
 
-  Link(boost::asio::ip::tcp::socket socket, std::string peer, bool initiator, FrameReader leftover);
+  Link(std::unique_ptr<LinkStream> stream, std::string peer, bool initiator, FrameReader leftover);
   ~Link();
 
   const std::string& peer() const { return peer_; }
@@ -52,11 +52,11 @@ class Link : public std::enable_shared_from_this<Link> {
 
  private:
   boost::asio::awaitable<void> read_loop();
+  boost::asio::awaitable<void> write_loop();
   void schedule_write();  // mutex held
-  void write_some();
   void closed(const std::string& why);
 
-  boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<LinkStream> stream_;
   std::string peer_;
   bool initiator_;
   std::uint64_t id_;
@@ -75,12 +75,13 @@ class Link : public std::enable_shared_from_this<Link> {
   std::string writing_;             // the buffer being written (control thread)
 };
 
-// The two sides of the cookie handshake. On success the returned link is not started yet; on
-// failure it is null and `error` says why (already logged by the caller).
+// The two sides of the cookie handshake. On success the returned link (not started yet) has taken
+// `stream`; on failure it is null and `error` says why. `stream` is a reference, not a value: GCC 12
+// loses by-value unique_ptr parameters of coroutines (the frame copy is garbage).
 // A non-empty `refusal` turns a peer that passed the cookie check away with that reason.
-boost::asio::awaitable<std::shared_ptr<Link>> handshake_accept(boost::asio::ip::tcp::socket socket, const HandshakeInfo& me,
+boost::asio::awaitable<std::shared_ptr<Link>> handshake_accept(std::unique_ptr<LinkStream>& stream, const HandshakeInfo& me,
                                                                std::string refusal, std::string& error);
-boost::asio::awaitable<std::shared_ptr<Link>> handshake_connect(boost::asio::ip::tcp::socket socket, const HandshakeInfo& me,
+boost::asio::awaitable<std::shared_ptr<Link>> handshake_connect(std::unique_ptr<LinkStream>& stream, const HandshakeInfo& me,
                                                                 const std::string& expected_peer, std::string& error);
 
 }  // namespace tidemq::cluster

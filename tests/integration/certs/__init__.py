@@ -7,6 +7,8 @@
     other-ca.crt / other-ca.key      an unrelated CA
     other-client.crt / .key          a client certificate signed by the other CA
     other-server.crt / .key          a server certificate (SAN 127.0.0.1) signed by the other CA
+    node.crt / node.key              a cluster node certificate (serverAuth + clientAuth), test CA
+    other-node.crt / .key            the same, signed by the other CA
 
 `make_certs(directory)` returns a Certs with the paths; test modules get the
 session-scoped `tls_certs` fixture (and `processes`) from certs/fixtures.py with
@@ -36,7 +38,7 @@ class Certs:
     def __init__(self, d):
         d = Path(d)
         self.dir = d
-        for name in ("ca", "server", "client", "other-ca", "other-client", "other-server"):
+        for name in ("ca", "server", "client", "other-ca", "other-client", "other-server", "node", "other-node"):
             setattr(self, name.replace("-", "_") + "_crt", str(d / (name + ".crt")))
             setattr(self, name.replace("-", "_") + "_key", str(d / (name + ".key")))
 
@@ -67,6 +69,8 @@ def _leaf(d, name, ca, cn, ext_lines):
 
 SERVER_EXT = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
               "extendedKeyUsage=serverAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+NODE_EXT = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
+            "extendedKeyUsage=serverAuth,clientAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
 CLIENT_EXT = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
               "extendedKeyUsage=clientAuth"]
 
@@ -80,6 +84,9 @@ def make_certs(d):
     _ca(d, "other-ca", "unrelated test CA")
     _leaf(d, "other-client", "other-ca", "intruder", CLIENT_EXT)
     _leaf(d, "other-server", "other-ca", "localhost", SERVER_EXT)
+    # cluster links: each node is TLS server and client, so its certificate allows both
+    _leaf(d, "node", "ca", "tidemq-node", NODE_EXT)
+    _leaf(d, "other-node", "other-ca", "tidemq-intruder-node", NODE_EXT)
     return Certs(d)
 
 
