@@ -1,0 +1,24 @@
+// Replace a file atomically: write <path>.tmp, fsync it, rename it over <path>, fsync the
+// directory. Readers see the old or the new file, never half of one; a crash before the rename
+// leaves the old file and a stray .tmp. The same pattern as util::write_file_atomically
+// (src/util/atomic_file.cpp), kept here because plugins do not include src/; fold it into util
+// when the plugin API exposes it.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace tidemq::rebalance {
+
+// The temporary file write_file_atomically uses for `path`.
+std::filesystem::path temp_path_for(const std::filesystem::path& path);
+
+// Creates missing parent directories. On failure returns false and sets *error (if given) to a
+// message naming the file and the OS error.
+bool write_file_atomically(const std::filesystem::path& path, std::string_view contents, std::string* error);
+
+// Removes `path` (absent is fine) and fsyncs its directory.
+bool remove_file_durably(const std::filesystem::path& path, std::string* error);
+
+}  // namespace tidemq::rebalance

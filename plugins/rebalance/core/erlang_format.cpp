@@ -1,0 +1,202 @@
+#include "rebalance/core/erlang_format.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace tidemq::rebalance {
+
+namespace {
+
+constexpr std::array<std::string_view, 29> kReserved = {
+    "after", "and",  "andalso", "band",  "begin",   "bnot", "bor",   "bsl",   "bsr", "bxor",
+    "case",  "catch", "cond",   "div",   "else",    "end",  "fun",   "if",    "let", "maybe",
+    "not",   "of",   "or",      "orelse", "receive", "rem", "try",   "when",  "xor"};
+
+bool bare_atom(std::string_view s) {
+  if (s.empty() || !(s[0] >= 'a' && s[0] <= 'z')) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '@';
+    if (!ok) return false;
+  }
+  for (auto r : kReserved) {
+    if (s == r) return false;
+  }
+  return true;
+}
+
+// Characters inside a quoted atom or string, escaped as io_lib does.
+void append_escaped(std::string& out, std::string_view s, char quote) {
+  for (unsigned char c : s) {
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\v': out += "\\v"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case 27: out += "\\e"; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c == static_cast<unsigned char>(quote)) {
+          out += '\\';
+          out += static_cast<char>(c);
+        } else if (c < 32 || c == 127) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\%o", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+}
+
+// io_lib:printable_list/1 in its default Latin-1 range.
+bool printable_latin1(int c) {
+  return (c >= 32 && c <= 126) || (c >= 160 && c <= 255) || c == '\n' || c == '\r' || c == '\t' || c == '\v' ||
+         c == '\b' || c == '\f' || c == 27;
+}
+
+bool printable_binary(std::string_view s) {
+  for (unsigned char c : s) {
+    if (!printable_latin1(c)) return false;
+  }
+  return true;
+}
+
+template <class List, class F>
+std::string join_list(const List& items, F&& render) {
+  std::string out = "[";
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    first = false;
+    out += render(item);
+  }
+  out += ']';
+  return out;
+}
+
+}  // namespace
+
+std::string erl_atom(std::string_view name) {
+  if (bare_atom(name)) return std::string(name);
+  std::string out = "'";
+  append_escaped(out, name, '\'');
+  out += '\'';
+  return out;
+}
+
+std::string erl_atom_list(const std::vector<std::string>& names) {
+  return join_list(names, [](const std::string& n) { return erl_atom(n); });
+}
+
+std::string erl_string(std::string_view s) {
+  std::string out = "\"";
+  append_escaped(out, s, '"');
+  out += '"';
+  return out;
+}
+
+std::string erl_string_list(const std::vector<std::string>& items) {
+  return join_list(items, [](const std::string& s) { return erl_string(s); });
+}
+
+std::string erl_binary(std::string_view s) {
+  if (printable_binary(s)) return "<<" + erl_string(s) + ">>";
+  std::string out = "<<";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(static_cast<unsigned char>(s[i]));
+  }
+  out += ">>";
+  return out;
+}
+
+std::string erl_float(double v) {
+  if (!std::isfinite(v)) return v != v ? "nan" : (v > 0 ? "inf" : "-inf");
+  if (v == 0.0) return std::signbit(v) ? "-0.0" : "0.0";
+  std::string sign = v < 0 ? "-" : "";
+  // Shortest round-trip digits in scientific form: d[.ddd]e±X.
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, std::fabs(v), std::chars_format::scientific);
+  std::string sci(buf, res.ptr);
+  const auto e_pos = sci.find('e');
+  std::string digits;
+  for (std::size_t i = 0; i < e_pos; ++i) {
+    if (sci[i] != '.') digits += sci[i];
+  }
+  const int exp10 = std::atoi(sci.c_str() + e_pos + 1);
+  // io_lib_format:insert_decimal/3 with Place = exponent of 0.DIGITS × 10^Place.
+  const int place = exp10 + 1;
+  const int len = static_cast<int>(digits.size());
+  auto insert_exp = [&](const std::string& exp_l) {
+    if (len == 1) return digits + ".0e" + exp_l;
+    return digits.substr(0, 1) + "." + digits.substr(1) + "e" + exp_l;
+  };
+  std::string out;
+  if (place == 0) {
+    out = "0." + digits;
+  } else if (place < 0 || place >= len) {
+    const std::string exp_l = std::to_string(place - 1);
+    const int exp_dot = len == 1 ? 2 : 1;
+    const int exp_cost = static_cast<int>(exp_l.size()) + 1 + exp_dot;
+    if (place < 0) {
+      out = (2 - place <= exp_cost) ? "0." + std::string(static_cast<std::size_t>(-place), '0') + digits
+                                    : insert_exp(exp_l);
+    } else {
+      out = (place - len + 2 <= exp_cost) ? digits + std::string(static_cast<std::size_t>(place - len), '0') + ".0"
+                                          : insert_exp(exp_l);
+    }
+  } else {
+    out = digits.substr(0, static_cast<std::size_t>(place)) + "." + digits.substr(static_cast<std::size_t>(place));
+  }
+  return sign + out;
+}
+
+std::string erl_term(const nlohmann::ordered_json& v) {
+  using value_t = nlohmann::ordered_json::value_t;
+  switch (v.type()) {
+    case value_t::null: return "null";
+    case value_t::boolean: return v.get<bool>() ? "true" : "false";
+    case value_t::string: return erl_binary(v.get_ref<const std::string&>());
+    case value_t::number_integer: return std::to_string(v.get<std::int64_t>());
+    case value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
+    case value_t::number_float: return erl_float(v.get<double>());
+    case value_t::object: {
+      if (v.empty()) return "[{}]";
+      std::string out = "[";
+      bool first = true;
+      for (const auto& [k, val] : v.items()) {
+        if (!first) out += ',';
+        first = false;
+        out += "{" + erl_binary(k) + "," + erl_term(val) + "}";
+      }
+      return out + "]";
+    }
+    case value_t::array: {
+      bool as_string = !v.empty();
+      for (const auto& e : v) {
+        if (!e.is_number_integer() || !printable_latin1(static_cast<int>(std::max<std::int64_t>(
+                                          -1, std::min<std::int64_t>(e.get<std::int64_t>(), 1 << 20))))) {
+          as_string = false;
+          break;
+        }
+      }
+      if (as_string) {
+        std::string s;
+        for (const auto& e : v) s += static_cast<char>(e.get<std::int64_t>());
+        return erl_string(s);
+      }
+      return join_list(v, [](const nlohmann::ordered_json& e) { return erl_term(e); });
+    }
+    case value_t::binary:
+    case value_t::discarded: break;
+  }
+  return "undefined";
+}
+
+}  // namespace tidemq::rebalance

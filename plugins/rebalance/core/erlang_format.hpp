@@ -1,0 +1,32 @@
+// Erlang `~p` renderings, for the texts the spec copies from EMQX (validation messages §5,
+// CLI output §7): atoms ('emqx1@127.0.0.1'), strings ("x"), binaries (<<"k">>), floats in
+// Erlang's shortest form (504.0, 333.3333333333333, 1.0e3) and JSON values as jsx decodes them.
+// Long terms are not wrapped at 80 columns as io_lib_pretty would.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tidemq::rebalance {
+
+// An atom: bare when Erlang prints it bare (lower-case start, then alphanumerics, `_` or `@`,
+// not a reserved word), single-quoted otherwise ('emqx1@127.0.0.1').
+std::string erl_atom(std::string_view name);
+std::string erl_atom_list(const std::vector<std::string>& names);  // ['a@h','b@h']
+
+std::string erl_string(std::string_view s);                          // "x"
+std::string erl_string_list(const std::vector<std::string>& items);  // ["x","y"]
+std::string erl_binary(std::string_view s);                          // <<"x">>
+
+// A float as io_lib prints it: the shortest round-trip digits, in fixed or exponent notation,
+// whichever is shorter (504.0, 0.001, 1.0e3, 2340.0).
+std::string erl_float(double v);
+
+// A JSON value decoded by jsx and printed with ~p: strings are binaries, objects proplists
+// ([{<<"k">>,1}], empty [{}]), null/true/false atoms, lists of printable Latin-1 codes strings.
+std::string erl_term(const nlohmann::ordered_json& v);
+
+}  // namespace tidemq::rebalance

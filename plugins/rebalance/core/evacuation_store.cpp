@@ -1,0 +1,108 @@
+#include "rebalance/core/evacuation_store.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "rebalance/core/atomic_write.hpp"
+
+namespace tidemq::rebalance {
+
+namespace {
+
+bool valid_rate(std::uint64_t v) { return v >= 1 && v <= kMaxInteger; }
+bool valid_wait(std::int64_t s) { return s >= 0 && static_cast<std::uint64_t>(s) <= kMaxDurationSeconds; }
+
+std::optional<std::uint32_t> rate_of(const nlohmann::json& v) {
+  if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<std::int64_t>() < 1)) return std::nullopt;
+  const auto u = v.get<std::uint64_t>();
+  if (!valid_rate(u)) return std::nullopt;
+  return static_cast<std::uint32_t>(u);
+}
+
+std::optional<std::chrono::seconds> wait_of(const nlohmann::json& v) {
+  if (!v.is_number_integer()) return std::nullopt;
+  if (v.is_number_unsigned() && v.get<std::uint64_t>() > kMaxDurationSeconds) return std::nullopt;
+  const auto s = v.get<std::int64_t>();
+  if (!valid_wait(s)) return std::nullopt;
+  return std::chrono::seconds(s);
+}
+
+}  // namespace
+
+EvacuationStore::EvacuationStore(std::filesystem::path data_dir)
+    : path_(std::move(data_dir) / std::string(kEvacuationFileName)) {}
+
+std::optional<EvacuationStore::Loaded> EvacuationStore::load() const {
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec) && !ec) return std::nullopt;
+
+  Loaded out;
+  const std::string file = path_.string();
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) {
+    out.warnings.push_back(fmt::format("cannot read {}; resuming the evacuation with default options", file));
+    return out;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    out.warnings.push_back(fmt::format("{} is not a JSON object; resuming the evacuation with default options", file));
+    return out;
+  }
+  auto bad = [&](std::string_view key) {
+    out.warnings.push_back(fmt::format("{}: invalid {}; using the default", file, key));
+  };
+  EvacuationOptions& o = out.options;
+  if (auto it = j.find("server_reference"); it != j.end()) {
+    if (it->is_string()) o.server_reference = it->get<std::string>();
+    else if (!it->is_null()) bad("server_reference");
+  }
+  if (auto it = j.find("conn_evict_rate"); it != j.end()) {
+    if (auto v = rate_of(*it)) o.conn_evict_rate = *v;
+    else bad("conn_evict_rate");
+  }
+  if (auto it = j.find("sess_evict_rate"); it != j.end()) {
+    if (auto v = rate_of(*it)) o.sess_evict_rate = *v;
+    else bad("sess_evict_rate");
+  }
+  if (auto it = j.find("wait_takeover"); it != j.end()) {
+    if (auto v = wait_of(*it)) o.wait_takeover = *v;
+    else bad("wait_takeover");
+  }
+  if (auto it = j.find("wait_health_check"); it != j.end()) {
+    if (auto v = wait_of(*it)) o.wait_health_check = *v;
+    else bad("wait_health_check");
+  }
+  if (auto it = j.find("migrate_to"); it != j.end() && !it->is_null()) {
+    bool ok = it->is_array() && !it->empty();
+    if (ok) {
+      for (const auto& n : *it) ok = ok && n.is_string();
+    }
+    if (ok) o.migrate_to = it->get<std::vector<NodeId>>();
+    else bad("migrate_to");
+  }
+  return out;
+}
+
+bool EvacuationStore::save(const EvacuationOptions& o, std::string* error) const {
+  const bool ok = valid_rate(o.conn_evict_rate) && valid_rate(o.sess_evict_rate) &&
+                  valid_wait(o.wait_takeover.count()) && valid_wait(o.wait_health_check.count()) &&
+                  (!o.migrate_to || !o.migrate_to->empty());
+  if (!ok) {
+    if (error) *error = fmt::format("refusing to write {}: option out of range", path_.string());
+    return false;
+  }
+  return write_file_atomically(path_, to_json(o).dump(2) + "\n", error);
+}
+
+bool EvacuationStore::clear(std::string* error) const {
+  std::string ignored;
+  remove_file_durably(temp_path_for(path_), &ignored);
+  return remove_file_durably(path_, error);
+}
+
+}  // namespace tidemq::rebalance
