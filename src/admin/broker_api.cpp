@@ -217,8 +217,10 @@ void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, 
 
   router.add(
       "GET", "/metrics",
-      [&broker, node](const HttpRequest&, const Params&) {
-        return HttpResponse{200, render_metrics(broker, node), "text/plain; version=0.0.4; charset=utf-8", {}};
+      [&broker, node, options](const HttpRequest&, const Params&) {
+        std::string text = render_metrics(broker, node);
+        if (options.extra_metrics) text += options.extra_metrics();
+        return HttpResponse{200, std::move(text), "text/plain; version=0.0.4; charset=utf-8", {}};
       },
       !options.metrics_auth);
 }

@@ -18,6 +18,7 @@ struct NodeInfo {
 
 struct BrokerApiOptions {
   bool metrics_auth = true;
+  std::function<std::string()> extra_metrics;  // more Prometheus text (plugins), appended at scrape time
 };
 
 void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, NodeInfo node,

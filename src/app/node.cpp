@@ -12,7 +12,9 @@
 #include "admin/http_server.hpp"
 #include "admin/user_api.hpp"
 #include "auth/auth_module.hpp"
+#include "app/plugin_host.hpp"
 #include "cluster/cluster.hpp"
+#include "rebalance/rebalance_plugin.hpp"
 #include "core/broker.hpp"
 #include "net/connection_tracker.hpp"
 #include "net/listener.hpp"
@@ -47,6 +49,7 @@ struct Node::Impl {
   std::vector<std::unique_ptr<admin::HttpServer>> admin_servers;
   std::unique_ptr<auth::AuthModule> auth;  // MQTT authentication and ACL hooks
   std::unique_ptr<cluster::Cluster> cluster;  // null when clustering is off
+  std::unique_ptr<PluginHost> plugins;
 
   explicit Impl(Config c)
       : config(std::move(c)),
@@ -82,6 +85,7 @@ struct Node::Impl {
     if (tracker.size() == 0 || clock.now() >= shutdown_deadline) {
       broker.sweep();  // wills that became due while closing
       if (tracker.size() > 0) spdlog::warn("{} connection(s) still open at exit", tracker.size());
+      if (plugins) plugins->stop();
       if (cluster) cluster->stop();
       pool.stop();
       return;
@@ -119,7 +123,9 @@ bool Node::start_admin() {
     admin::register_cluster_api(n.admin_routes, *n.cluster, n.broker, info);
   else
     admin::register_standalone_cluster_api(n.admin_routes, n.broker, info);
-  admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth, info, admin::BrokerApiOptions{mg.metrics_auth});
+  admin::BrokerApiOptions api_options{mg.metrics_auth, nullptr};
+  if (n.plugins) api_options.extra_metrics = [&n] { return n.plugins->render_metrics(); };
+  admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth, info, std::move(api_options));
   auto open = [&](const TcpListenerConfig& where, admin::HttpServerOptions opts, const char* scheme) {
     auto server = std::make_unique<admin::HttpServer>(n.pool.control(), n.admin_routes, *n.admin_auth, std::move(opts));
     try {
@@ -189,6 +195,11 @@ int Node::run() {
     if (!n.auth->start(n.broker.hooks())) return 1;
   }
   if (!start_cluster()) return 1;
+  // Plugins start before any listener: an evacuation restored from disk refuses the first CONNECT.
+  n.plugins = std::make_unique<PluginHost>(n.pool.control(), n.broker, n.cluster.get(), n.admin_routes, n.config.node_name,
+                                           n.config.data_dir);
+  n.plugins->add(rebalance::make_rebalance_plugin());
+  if (!n.plugins->start()) return 1;
   for (const auto& lc : n.config.tcp_listeners) {
     auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout));
     try {

@@ -1,0 +1,134 @@
+// The narrow interface between the broker and its plugins (docs/architecture.md): a plugin sees
+// counts, a few eviction and session operations, cluster RPC and membership, and admin routes —
+// never a Connection, a Session or a socket. Implemented in src/app (PluginHost); plugin code runs
+// on the control thread. No Asio here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tidemq/core/types.hpp"
+#include "tidemq/util/clock.hpp"
+
+namespace tidemq::plugin {
+
+using Json = nlohmann::json;
+
+// Unregisters what it stands for when destroyed.
+class Registration {
+ public:
+  Registration() = default;
+  explicit Registration(std::function<void()> undo) : undo_(std::move(undo)) {}
+  Registration(Registration&& o) noexcept : undo_(std::exchange(o.undo_, nullptr)) {}
+  Registration& operator=(Registration&& o) noexcept {
+    reset();
+    undo_ = std::exchange(o.undo_, nullptr);
+    return *this;
+  }
+  ~Registration() { reset(); }
+  void reset() {
+    if (auto u = std::exchange(undo_, nullptr)) u();
+  }
+
+ private:
+  std::function<void()> undo_;
+};
+
+enum class SessionFilter { any, disconnected };
+
+// Refuses (a value) or admits (nullopt) a CONNECT before authentication; any thread, keep it cheap.
+using AdmissionHook = std::function<std::optional<core::AdmissionRefusal>(const core::AdmissionRequest&)>;
+
+struct BrokerServices {
+  virtual ~BrokerServices() = default;
+  virtual std::size_t connection_count() const = 0;
+  virtual std::size_t session_count(SessionFilter f) const = 0;
+  // Tells up to `max` live connections to go (DISCONNECT with `why` to MQTT 5 clients, a close to
+  // 3.1.1 ones); returns how many were told. Does not wait for them.
+  virtual std::size_t evict_connections(std::size_t max, const core::DisconnectInfo& why) = 0;
+  virtual std::vector<core::ClientId> pick_sessions(std::size_t max, SessionFilter f) const = 0;
+  virtual void discard_session(const core::ClientId& id) = 0;
+  // Lower priority runs first; the first refusal wins.
+  virtual Registration on_admission(int priority, AdmissionHook hook) = 0;
+};
+
+struct Member {
+  std::string name;
+  bool running = false;
+  bool self = false;
+  std::vector<std::string> mqtt_endpoints;  // "host:port" of its MQTT listeners
+};
+
+// Result of a call: a value, or an error message.
+using Done = std::function<void(std::optional<Json> result, std::string error)>;
+
+struct ClusterServices {
+  virtual ~ClusterServices() = default;
+  virtual std::string self() const = 0;
+  virtual std::vector<Member> members() const = 0;  // self included; a lone node lists itself only
+  // Calls `method` on `node` (locally when it is this node); fails for unknown or stopped nodes
+  // and after the cluster RPC timeout.
+  virtual void call(const std::string& node, const std::string& method, Json args, Done done) = 0;
+  virtual Registration register_method(const std::string& method, std::function<void(const Json& args, Done reply)> handler) = 0;
+  // Moves an offline session of this node to `node`; done("") on success.
+  virtual void migrate_session(const core::ClientId& id, const std::string& node, std::function<void(std::string error)> done) = 0;
+  // A member came up (true) or went down (false).
+  virtual Registration on_node_event(std::function<void(const std::string& node, bool up)> listener) = 0;
+};
+
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> query;
+};
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+using HttpReply = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(const HttpRequest&, const std::vector<std::pair<std::string, std::string>>& params, HttpReply)>;
+
+struct AdminServices {
+  virtual ~AdminServices() = default;
+  // Adds an admin API route ("/api/v4/load_rebalance/{node}/start"); `is_public` skips auth.
+  virtual void add_route(const std::string& method, const std::string& pattern, HttpHandler handler, bool is_public) = 0;
+  // Adds lines to GET /metrics (Prometheus text), produced at scrape time.
+  virtual void add_metrics(std::function<std::string()> render) = 0;
+};
+
+// A delayed call on the control thread.
+struct Timers {
+  virtual ~Timers() = default;
+  virtual Registration after(util::Duration delay, std::function<void()> fn) = 0;
+};
+
+struct PluginContext {
+  BrokerServices& broker;
+  ClusterServices& cluster;
+  AdminServices& admin;
+  Timers& timers;
+  std::filesystem::path data_dir;
+  util::Clock& clock;
+};
+
+struct Plugin {
+  virtual ~Plugin() = default;
+  virtual std::string_view name() const noexcept = 0;
+  // Registers hooks, routes and RPC methods; runs before any listener accepts MQTT traffic, so a
+  // plugin can refuse connections from the first one (the evacuation restored from disk does).
+  // Returns an error message, or "" when started.
+  virtual std::string start(PluginContext& ctx) = 0;
+  virtual void stop() noexcept = 0;  // idempotent
+};
+
+}  // namespace tidemq::plugin
