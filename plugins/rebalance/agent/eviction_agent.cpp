@@ -68,11 +68,12 @@ std::size_t EvictionAgent::evict_connections(std::size_t n) {
 }
 
 void EvictionAgent::evict_sessions(std::size_t n, std::vector<std::string> targets, plugin::SessionFilter filter,
-                                   std::function<void(MigrationReport)> done) {
+                                   std::function<void(MigrationReport)> done, const std::set<core::ClientId>& skip) {
   auto run = std::make_shared<MigrationRun>();
   run->done = std::move(done);
   if (!kind_ || targets.empty() || n == 0) return run->done(run->report);
-  run->ids = broker_.pick_sessions(n, filter);
+  for (auto& id : broker_.pick_sessions(n + skip.size(), filter))
+    if (!skip.contains(id) && run->ids.size() < n) run->ids.push_back(std::move(id));
   run->targets = std::move(targets);
   migrate_next(run);
 }

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,9 @@ class EvictionAgent {
     std::size_t migrated = 0;
     std::vector<std::pair<core::ClientId, std::string>> failed;  // client id, reason
   };
+  // Client ids in `skip` are left alone (given up after repeated failures).
   void evict_sessions(std::size_t n, std::vector<std::string> targets, plugin::SessionFilter filter,
-                      std::function<void(MigrationReport)> done);
+                      std::function<void(MigrationReport)> done, const std::set<core::ClientId>& skip = {});
 
   // The refusal for a CONNECT while connections are not allowed (the admission hook's answer).
   std::optional<core::AdmissionRefusal> admission() const;

@@ -1,0 +1,197 @@
+#include "rebalance/coordinator/evacuation_coordinator.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace tidemq::rebalance {
+
+namespace {
+
+constexpr auto kPaceTick = std::chrono::milliseconds(10);  // evictions spread within each second
+constexpr int kMaxAttempts = 3;                             // D10
+
+std::shared_ptr<spdlog::logger> logger() {
+  if (auto l = spdlog::get("rebalance")) return l;
+  auto l = spdlog::default_logger()->clone("rebalance");
+  spdlog::register_logger(l);
+  return l;
+}
+
+}  // namespace
+
+EvacuationCoordinator::EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter,
+                                             Timing timing)
+    : ctx_(ctx), agent_(agent), limiter_(limiter), fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)), store_(ctx.data_dir) {}
+
+EvacuationCoordinator::~EvacuationCoordinator() { *alive_ = false; }
+
+void EvacuationCoordinator::restore() {
+  auto loaded = store_.load();
+  if (!loaded) return;
+  for (const auto& w : loaded->warnings) logger()->warn("{}", w);
+  logger()->warn("resuming the evacuation recorded in {}: MQTT connections are refused", store_.path().string());
+  feed(ev::EvacuationRestore{loaded->options, agent_.connection_count(), agent_.session_count(),
+                             !agent_.enabled() || agent_.kind() == std::string(kKindEvacuation)});
+}
+
+void EvacuationCoordinator::start(EvacuationOptions options, ReplyFn reply) {
+  pending_start_ = std::move(reply);
+  feed(ev::EvacuationStart{std::move(options), agent_.connection_count(), agent_.session_count(),
+                           !agent_.enabled() || agent_.kind() == std::string(kKindEvacuation)});
+  if (pending_start_) {  // the machine answered nothing (it should always answer)
+    auto r = std::move(*pending_start_);
+    pending_start_.reset();
+    r({});
+  }
+}
+
+void EvacuationCoordinator::stop(ReplyFn reply) {
+  pending_stop_ = std::move(reply);
+  feed(ev::Stop{});
+  if (pending_stop_) {
+    auto r = std::move(*pending_stop_);
+    pending_stop_.reset();
+    r({});
+  }
+}
+
+void EvacuationCoordinator::feed(const EvacuationEvent& e) { run(fsm_.handle(e)); }
+
+void EvacuationCoordinator::run(Commands cmds) {
+  auto log = logger();
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    const Command& c = cmds[i];
+    if (auto* arm = std::get_if<cmd::ArmTimer>(&c)) {
+      timer_ = ctx_.timers.after(arm->after, [this, alive = alive_, token = arm->token] {
+        if (*alive) feed(ev::TimerFired{token});
+      });
+    } else if (std::holds_alternative<cmd::CancelTimer>(c)) {
+      timer_.reset();
+    } else if (auto* f = std::get_if<cmd::FetchCounts>(&c)) {
+      fetch_counts(*f);
+    } else if (auto* en = std::get_if<cmd::EnableAgent>(&c)) {
+      auto rc = agent_.enable(en->kind, en->server_reference, en->allow_connections);
+      boost::system::error_code ec;
+      if (rc == EvictionAgent::Errc::busy) ec = make_error_code(RebalanceErrc::agent_busy);
+      feed(ev::AgentReply{en->token, ctx_.cluster.self(), ec});
+    } else if (auto* dis = std::get_if<cmd::DisableAgent>(&c)) {
+      agent_.disable(dis->kind);
+      conn_backlog_ = 0;
+      pacer_.reset();
+      failures_.clear();
+    } else if (auto* ec = std::get_if<cmd::EvictConnections>(&c)) {
+      // The FSM asks once per tick; the limiter spreads the batch over the second (issue 5).
+      limiter_.set_rate(fsm_.options().conn_evict_rate);
+      conn_backlog_ = ec->count;
+      pace();
+    } else if (auto* m = std::get_if<cmd::MigrateSessions>(&c)) {
+      migrate(*m);
+    } else if (auto* p = std::get_if<cmd::Persist>(&c)) {
+      std::string error;
+      if (!store_.save(p->options, &error)) {
+        log->error("cannot write {}: {}", store_.path().string(), error);
+        run(fsm_.handle(ev::PersistFailed{error}));
+        return;  // the agent must not be enabled without the file (P-27)
+      }
+    } else if (std::holds_alternative<cmd::ClearPersisted>(c)) {
+      std::string error;
+      if (!store_.clear(&error)) log->warn("cannot remove {}: {}", store_.path().string(), error);
+    } else if (auto* r = std::get_if<cmd::Reply>(&c)) {
+      auto& pending = r->request == Request::start ? pending_start_ : pending_stop_;
+      if (pending) {
+        auto fn = std::move(*pending);
+        pending.reset();
+        fn(r->ec);
+      }
+    } else if (auto* fin = std::get_if<cmd::Finished>(&c)) {
+      log->info("evacuation finished: {}{}", to_string(fin->result), fin->reason ? " (" + *fin->reason + ")" : "");
+    } else if (auto* ph = std::get_if<cmd::PhaseChanged>(&c)) {
+      log->info("{}: state {}", ph->process, ph->state);
+    } else if (auto* l = std::get_if<cmd::Log>(&c)) {
+      log->log(l->level == LogLevel::error ? spdlog::level::err : l->level == LogLevel::warn ? spdlog::level::warn : spdlog::level::info,
+               "{}", l->message);
+    }
+  }
+}
+
+void EvacuationCoordinator::pace() {
+  if (conn_backlog_ == 0 || !agent_.enabled()) {
+    pacer_.reset();
+    return;
+  }
+  const std::uint64_t n = limiter_.obtain_up_to(conn_backlog_);
+  if (n > 0) {
+    const std::size_t told = agent_.evict_connections(static_cast<std::size_t>(n));
+    conn_backlog_ = told < n ? 0 : conn_backlog_ - n;  // fewer left than asked: the backlog is done
+  }
+  if (conn_backlog_ == 0) {
+    pacer_.reset();
+    return;
+  }
+  pacer_ = ctx_.timers.after(kPaceTick, [this, alive = alive_] {
+    if (*alive) pace();
+  });
+}
+
+void EvacuationCoordinator::fetch_counts(const cmd::FetchCounts& c) {
+  ev::LocalCounts counts{c.token, agent_.connection_count(), agent_.session_count(), 0, {}};
+  for (const auto& [_, n] : failures_)
+    if (n >= kMaxAttempts) ++counts.stuck_sessions;
+  if (!c.with_targets) return feed(counts);
+  // Recipients: running members (or the listed ones) whose agent is disabled, asked over RPC.
+  std::vector<NodeId> candidates;
+  for (const auto& m : ctx_.cluster.members()) {
+    if (m.self || !m.running) continue;
+    if (c.targets && std::find(c.targets->begin(), c.targets->end(), m.name) == c.targets->end()) continue;
+    candidates.push_back(m.name);
+  }
+  if (candidates.empty()) {
+    recipients_.clear();
+    return feed(counts);
+  }
+  struct Gather {
+    ev::LocalCounts counts;
+    std::size_t remaining;
+    std::vector<NodeId> available;
+  };
+  auto g = std::make_shared<Gather>(Gather{std::move(counts), candidates.size(), {}});
+  for (const auto& node : candidates) {
+    ctx_.cluster.call(node, "rebalance.agent.v1", plugin::Json::object(),
+                      [this, alive = alive_, g, node](std::optional<plugin::Json> r, std::string) {
+                        if (!*alive) return;
+                        if (r && r->is_object() && !r->value("enabled", true)) g->available.push_back(node);
+                        if (--g->remaining > 0) return;
+                        std::sort(g->available.begin(), g->available.end());
+                        recipients_ = g->available;
+                        g->counts.available_targets = g->available;
+                        feed(g->counts);
+                      });
+  }
+}
+
+void EvacuationCoordinator::migrate(const cmd::MigrateSessions& c) {
+  limiter_.set_rate(fsm_.options().sess_evict_rate);
+  const std::uint64_t n = limiter_.obtain_up_to(c.count);
+  // Sessions that failed kMaxAttempts times are left alone (reported as stuck).
+  auto filter = c.filter == SessionFilter::any ? plugin::SessionFilter::any : plugin::SessionFilter::disconnected;
+  std::set<core::ClientId> stuck;
+  for (const auto& [id, attempts] : failures_)
+    if (attempts >= kMaxAttempts) stuck.insert(id);
+  agent_.evict_sessions(static_cast<std::size_t>(n), c.targets, filter,
+                        [this, alive = alive_, token = c.token, node = c.node](EvictionAgent::MigrationReport r) {
+                          if (!*alive) return;
+                          ev::BatchDone done{token, node, {}, r.migrated, 0, 0};
+                          for (const auto& [id, why] : r.failed) {
+                            int& attempts = failures_[id];
+                            if (++attempts == kMaxAttempts) {
+                              ++done.given_up;
+                              logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
+                            } else if (attempts < kMaxAttempts) {
+                              ++done.failed;
+                            }
+                          }
+                          feed(done);
+                        },
+                        stuck);
+}
+
+}  // namespace tidemq::rebalance

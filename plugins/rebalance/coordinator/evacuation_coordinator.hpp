@@ -1,0 +1,58 @@
+// Drives the EvacuationFsm of this node (spec §3): executes its commands with the eviction agent,
+// the node's rate limiter, the evacuation file and cluster RPC, and feeds every result back as an
+// event. Control thread only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "rebalance/agent/eviction_agent.hpp"
+#include "rebalance/core/evacuation_fsm.hpp"
+#include "rebalance/core/evacuation_store.hpp"
+#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/plugin/plugin.hpp"
+
+namespace tidemq::rebalance {
+
+class EvacuationCoordinator {
+ public:
+  using ReplyFn = std::function<void(boost::system::error_code)>;
+
+  EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing = {});
+  ~EvacuationCoordinator();
+
+  // Resumes an evacuation found in <data_dir>/.evacuation (call before listeners accept).
+  void restore();
+  void start(EvacuationOptions options, ReplyFn reply);
+  void stop(ReplyFn reply);
+
+  bool enabled() const { return fsm_.enabled(); }
+  const EvacuationFsm& fsm() const { return fsm_; }
+  // Recipients available now (cached from the last tick that asked).
+  const std::vector<NodeId>& recipients() const { return recipients_; }
+
+ private:
+  void feed(const EvacuationEvent& e);
+  void run(Commands cmds);
+  void fetch_counts(const cmd::FetchCounts& c);
+  void migrate(const cmd::MigrateSessions& c);
+  void pace();  // drains queued connection evictions through the rate limiter
+
+  plugin::PluginContext& ctx_;
+  EvictionAgent& agent_;
+  RateLimiter& limiter_;
+  EvacuationFsm fsm_;
+  EvacuationStore store_;
+  plugin::Registration timer_;
+  plugin::Registration pacer_;
+  std::uint64_t conn_backlog_ = 0;  // connections still to evict, released through the limiter
+  std::optional<ReplyFn> pending_start_, pending_stop_;
+  std::vector<NodeId> recipients_;
+  std::map<core::ClientId, int> failures_;  // migration attempts that failed, per client (D10)
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace tidemq::rebalance

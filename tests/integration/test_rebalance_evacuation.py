@@ -1,0 +1,135 @@
+"""Node evacuation (issue 5, spec §3) on a real 3-node cluster: the evacuated node
+refuses new CONNECTs (MQTT 5: CONNACK 0x9C + Server Reference; 3.1.1: return code
+3), disconnects its clients (MQTT 5: DISCONNECT 0x9C + Server Reference; 3.1.1: a
+close), migrates the sessions that are left to the `migrate_to` nodes with their
+queued messages, reports 503 on availability_check while it runs, stays evacuated
+across kill -9 and restart, and undoes all of that on stop."""
+
+import pytest
+
+import mqttraw
+from clusterhelpers import cluster, poll, pytestmark_cluster, wait_client_node, wait_route  # noqa: F401
+from mqttraw import CONNACK, DISCONNECT, PUBLISH
+
+pytestmark = pytestmark_cluster
+
+PERSIST = {"SessionExpiryInterval": 300}
+REDIRECT = "127.0.0.2:1883"
+
+
+def availability(node):
+    status, _ = node.api("GET", "/api/v4/load_rebalance/availability_check")
+    return status
+
+
+def start_evacuation(via, node, **opts):
+    body = {"conn_evict_rate": 100, "sess_evict_rate": 100, "wait_takeover": 1, "redirect_to": REDIRECT}
+    body.update(opts)
+    return via.api("POST", "/api/v4/load_rebalance/%s/evacuation/start" % node.name, body)
+
+
+def local_status(node):
+    status, body = node.api("GET", "/api/v4/load_rebalance/status")
+    assert status == 200, body
+    return body
+
+
+def test_evacuation_redirects_evicts_and_migrates(cluster):
+    c = cluster(3)
+    n1, n2, n3 = c[1], c[2], c[3]
+    # on node 1: a live MQTT 5 client, a live 3.1.1 client, and an offline session with queued messages
+    v5 = mqttraw.RawClient(n1.host, n1.port)
+    assert v5.connect("ev-v5", clean=False, props=dict(PERSIST)).rc == 0
+    v3 = mqttraw.RawClient(n1.host, n1.port, version=4)
+    assert v3.connect("ev-v3", version=4).rc == 0
+    off = mqttraw.RawClient(n1.host, n1.port)
+    off.connect("ev-offline", clean=False, props=dict(PERSIST))
+    off.subscribe([("ev/t", 1)])
+    off.disconnect()
+    off.close()
+    wait_route(n3, "ev/t", n1)
+    pub = mqttraw.RawClient(n3.host, n3.port)
+    pub.connect("ev-pub")
+    for i in range(5):
+        pub.publish_acked("ev/t", b"q%d" % i)
+    assert availability(n1) == 200
+
+    status, body = start_evacuation(n3, n1, migrate_to=[n2.name])  # forwarded to node 1
+    assert (status, body) == (200, {"code": 0, "data": []}), body
+
+    d = v5.expect(DISCONNECT, timeout=5)
+    assert d.rc == 0x9C and d.props.get("ServerReference") == REDIRECT, d
+    assert v3.wait_closed(timeout=5) == []  # 3.1.1: a plain close, no packet
+    assert availability(n1) == 503
+    assert availability(n2) == 200
+
+    # new connections are refused with a redirect
+    late = mqttraw.RawClient(n1.host, n1.port)
+    ack = late.connect("ev-late")
+    assert ack.rc == 0x9C and ack.props.get("ServerReference") == REDIRECT, ack
+    late.close()
+    late3 = mqttraw.RawClient(n1.host, n1.port, version=4)
+    assert late3.connect("ev-late3", version=4).rc == 3
+    late3.close()
+
+    # the offline session moves to node 2 with its queue
+    wait_client_node(n3, "ev-offline", n2.name, timeout=15)
+    body = poll(lambda: (lambda b: (b.get("state") == "prohibiting", b))(local_status(n1)), 20.0,
+                "evacuation of node 1 reaches prohibiting")
+    assert body["status"] == "enabled" and body["process"] == "evacuation", body
+    assert body["session_recipients"] == [n2.name], body
+    sub = mqttraw.RawClient(n2.host, n2.port)
+    ack = sub.connect("ev-offline", clean=False, props=dict(PERSIST))
+    assert ack.rc == 0 and ack.session_present, ack
+    got = []
+    while len(got) < 5:
+        p = sub.expect(PUBLISH, timeout=5)
+        sub.puback(p.pid)
+        got.append(p.payload)
+    assert got == [b"q%d" % i for i in range(5)]
+    sub.close()
+
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    assert (status, body) == (200, {"code": 0, "data": []}), body
+    assert availability(n1) == 200
+    assert local_status(n1) == {"status": "disabled"}
+    ok = mqttraw.RawClient(n1.host, n1.port)
+    assert ok.connect("ev-after").rc == 0
+    ok.close()
+    pub.close()
+
+
+def test_evacuation_survives_kill_9(cluster):
+    c = cluster(2)
+    n1 = c[1]
+    status, body = start_evacuation(n1, n1, wait_takeover=60)
+    assert body == {"code": 0, "data": []}, body
+    n1.kill9()
+    n1.start()
+    # refused from the very first connection after the restart
+    first = mqttraw.RawClient(n1.host, n1.port)
+    ack = first.connect("ev-first")
+    assert ack.rc == 0x9C and ack.props.get("ServerReference") == REDIRECT, ack
+    first.close()
+    assert availability(n1) == 503
+    assert local_status(n1)["process"] == "evacuation"
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    assert body == {"code": 0, "data": []}, body
+    assert availability(n1) == 200
+
+
+def test_evacuation_errors(cluster):
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    assert (status, body["code"]) == (200, 400) and body["message"] == "not_started", body
+    status, body = n1.api("POST", "/api/v4/load_rebalance/ghost@127.0.0.9/evacuation/start", {})
+    assert (status, body) == (200, {"code": 400, "message": "invalid node: ghost@127.0.0.9"}), body
+    status, body = start_evacuation(n1, n1, conn_evict_rate=0)
+    assert (status, body["code"]) == (200, 400), body
+    status, body = start_evacuation(n1, n1)
+    assert body == {"code": 0, "data": []}, body
+    status, body = start_evacuation(n1, n1)
+    assert (status, body["code"], body["message"]) == (200, 400, "already_started"), body
+    status, _ = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    assert status == 200
