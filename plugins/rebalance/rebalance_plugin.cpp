@@ -2,6 +2,8 @@
 
 #include "rebalance/agent/eviction_agent.hpp"
 #include "rebalance/coordinator/evacuation_coordinator.hpp"
+#include "rebalance/coordinator/rebalance_coordinator.hpp"
+#include "rebalance/core/rebalance_plan.hpp"
 #include "rebalance/core/rate_limiter.hpp"
 
 namespace tidemq::rebalance {
@@ -22,6 +24,7 @@ class RebalancePlugin final : public plugin::Plugin {
     agent_ = std::make_unique<EvictionAgent>(ctx.broker, ctx.cluster);
     limiter_ = std::make_unique<RateLimiter>(ctx.clock, kDefaultConnEvictRate);
     evacuation_ = std::make_unique<EvacuationCoordinator>(ctx, *agent_, *limiter_);
+    rebalance_ = std::make_unique<RebalanceCoordinator>(ctx, *agent_, *limiter_);
     register_methods(ctx.cluster);
     register_routes(ctx.admin);
     evacuation_->restore();  // before any listener accepts: refuse from the first CONNECT
@@ -30,6 +33,7 @@ class RebalancePlugin final : public plugin::Plugin {
 
   void stop() noexcept override {
     methods_.clear();
+    rebalance_.reset();
     evacuation_.reset();
     limiter_.reset();
     agent_.reset();
@@ -61,8 +65,31 @@ class RebalancePlugin final : public plugin::Plugin {
                     },
                     false);
     admin.add_route("GET", "/api/v4/load_rebalance/status",
-                    [this](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) {
-                      reply(json_reply(200, evacuation_->fsm().status(evacuation_->recipients())));
+                    [this](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) { reply(json_reply(200, local_status())); },
+                    false);
+    admin.add_route("GET", "/api/v4/load_rebalance/{node}/status",
+                    [this](const plugin::HttpRequest&, const auto& params, plugin::HttpReply reply) {
+                      forward_raw(params, "rebalance.status.v1", Json::object(), std::move(reply));
+                    },
+                    false);
+    admin.add_route("POST", "/api/v4/load_rebalance/{node}/start",
+                    [this](const plugin::HttpRequest& r, const auto& params, plugin::HttpReply reply) {
+                      on_node(params, "rebalance.start.v1", Json{{"body", r.body}}, std::move(reply));
+                    },
+                    false);
+    admin.add_route("POST", "/api/v4/load_rebalance/{node}/stop",
+                    [this](const plugin::HttpRequest&, const auto& params, plugin::HttpReply reply) {
+                      on_node(params, "rebalance.stop.v1", Json::object(), std::move(reply));
+                    },
+                    false);
+    admin.add_route("POST", "/api/v4/load_rebalance/{node}/plan",
+                    [this](const plugin::HttpRequest& r, const auto& params, plugin::HttpReply reply) {
+                      forward_raw(params, "rebalance.plan.v1", Json{{"body", r.body}}, [reply](HttpResponse res) {
+                        // {"plan": {...}} → {"code":0,"data":{...}}; errors pass through
+                        auto j = Json::parse(res.body, nullptr, false);
+                        if (j.is_object() && j.contains("plan")) return reply(json_reply(200, Json{{"code", 0}, {"data", j["plan"]}}));
+                        reply(std::move(res));
+                      });
                     },
                     false);
     admin.add_route("GET", "/api/v4/load_rebalance/global_status",
@@ -85,8 +112,24 @@ class RebalancePlugin final : public plugin::Plugin {
       evacuation_->stop([reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
     }));
     methods_.push_back(cluster.register_method("rebalance.global_entry.v1", [this](const Json&, plugin::Done reply) {
-      reply(Json{{"evacuation", evacuation_->fsm().global_entry(evacuation_->recipients())}}, "");
+      reply(Json{{"evacuation", evacuation_->fsm().global_entry(evacuation_->recipients())},
+                 {"rebalance", rebalance_->fsm().coordinator_entry(ApiVersion::v4)}},
+            "");
     }));
+    methods_.push_back(cluster.register_method("rebalance.start.v1", [this](const Json& a, plugin::Done reply) {
+      auto opts = parse_rebalance_body(a.value("body", std::string("{}")), cluster_view());
+      if (!opts) return reply(Json{{"error", opts.error().message}}, "");
+      if (!opts->nodes) opts->nodes = cluster_view().available;
+      rebalance_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
+    }));
+    methods_.push_back(cluster.register_method("rebalance.stop.v1", [this](const Json&, plugin::Done reply) {
+      rebalance_->stop([reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
+    }));
+    methods_.push_back(cluster.register_method("rebalance.status.v1", [this](const Json&, plugin::Done reply) {
+      reply(local_status(), "");
+    }));
+    methods_.push_back(cluster.register_method("rebalance.plan.v1", [this](const Json& a, plugin::Done reply) { plan(a, reply); }));
+    rebalance_->register_methods(methods_);
   }
 
   // {"ok":true} or {"error":"<token or message>"} — what a node answers to a start/stop.
@@ -134,9 +177,27 @@ class RebalancePlugin final : public plugin::Plugin {
     });
   }
 
+  // Runs `method` on the node in the path and answers with its result as is (v4 errors as 200 + code 400).
+  void forward_raw(const std::vector<std::pair<std::string, std::string>>& params, const std::string& method, Json args,
+                   plugin::HttpReply reply) {
+    std::string node;
+    for (const auto& [k, v] : params)
+      if (k == "node") node = v;
+    bool running = false;
+    for (const auto& m : ctx_->cluster.members())
+      if (m.name == node) running = m.running;
+    if (!running) return reply(json_reply(200, Json{{"code", 400}, {"message", "invalid node: " + node}}));
+    ctx_->cluster.call(node, method, std::move(args), [reply, node](std::optional<Json> r, std::string error) {
+      if (!r) return reply(v4_result(r, node, error));
+      if (r->is_object() && r->contains("error")) return reply(json_reply(200, Json{{"code", 400}, {"message", (*r)["error"]}}));
+      reply(json_reply(200, *r));
+    });
+  }
+
   void global_status(plugin::HttpReply reply) {
     struct Gather {
       Json evacuations = Json::array();
+      Json rebalances = Json::array();
       std::size_t remaining = 0;
       plugin::HttpReply reply;
     };
@@ -149,7 +210,43 @@ class RebalancePlugin final : public plugin::Plugin {
     for (const auto& node : running)
       ctx_->cluster.call(node, "rebalance.global_entry.v1", Json::object(), [g](std::optional<Json> r, std::string) {
         if (r && r->is_object() && (*r)["evacuation"].is_object()) g->evacuations.push_back((*r)["evacuation"]);
-        if (--g->remaining == 0) g->reply(json_reply(200, Json{{"rebalances", Json::array()}, {"evacuations", g->evacuations}}));
+        if (r && r->is_object() && (*r)["rebalance"].is_object()) g->rebalances.push_back((*r)["rebalance"]);
+        if (--g->remaining == 0) g->reply(json_reply(200, Json{{"rebalances", g->rebalances}, {"evacuations", g->evacuations}}));
+      });
+  }
+
+  // §6.5 precedence: an evacuation of this node, then this node as a donor, then as coordinator.
+  Json local_status() const {
+    if (evacuation_->enabled()) return evacuation_->fsm().status(evacuation_->recipients());
+    if (auto d = rebalance_->donor_status(ApiVersion::v4)) return *d;
+    return rebalance_->fsm().local_status(ApiVersion::v4);
+  }
+
+  // The dry run: counts of the nodes now, then what a start with these options would move.
+  void plan(const Json& a, plugin::Done reply) {
+    auto opts = parse_rebalance_body(a.value("body", std::string("{}")), cluster_view());
+    if (!opts) return reply(Json{{"error", opts.error().message}}, "");
+    std::vector<std::string> nodes = opts->nodes ? *opts->nodes : cluster_view().available;
+    struct Gather {
+      NodeCountMap counts;
+      std::size_t remaining;
+      RebalanceOptions options;
+      plugin::Done reply;
+    };
+    auto g = std::make_shared<Gather>(Gather{{}, nodes.size(), *opts, reply});
+    if (nodes.empty()) return reply(Json{{"error", "nothing_to_balance"}}, "");
+    for (const auto& node : nodes)
+      ctx_->cluster.call(node, "rebalance.counts.v1", Json::object(), [g, node](std::optional<Json> r, std::string) {
+        if (r && r->is_object()) {
+          NodeCounts n;
+          n.connections = r->value("connections", std::uint64_t{0});
+          n.sessions = r->value("sessions", std::uint64_t{0});
+          n.disconnected_sessions = r->value("disconnected_sessions", std::uint64_t{0});
+          n.available = r->value("available", true);
+          g->counts[node] = n;
+        }
+        if (--g->remaining > 0) return;
+        g->reply(Json{{"plan", to_json(plan_rebalance(g->options, g->counts))}}, "");
       });
   }
 
@@ -164,6 +261,7 @@ class RebalancePlugin final : public plugin::Plugin {
   std::unique_ptr<EvictionAgent> agent_;
   std::unique_ptr<RateLimiter> limiter_;  // the node's one eviction limiter (issue 5)
   std::unique_ptr<EvacuationCoordinator> evacuation_;
+  std::unique_ptr<RebalanceCoordinator> rebalance_;
   std::vector<plugin::Registration> methods_;
 };
 

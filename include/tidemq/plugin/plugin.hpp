@@ -34,6 +34,7 @@ class Registration {
     return *this;
   }
   ~Registration() { reset(); }
+  bool active() const { return static_cast<bool>(undo_); }
   void reset() {
     if (auto u = std::exchange(undo_, nullptr)) u();
   }

@@ -1,0 +1,71 @@
+// Both ends of a cluster rebalance on this node (spec §2, §4.5):
+// - as coordinator, drives the RebalanceFsm: counts and agents of every node over RPC, evictions
+//   and migrations on the donors, a lease renewed every second on each donor, node-down events;
+// - as donor, holds the lease of the coordinator that enabled this node's agent: the agent is
+//   released when the coordinator's node goes down or the lease lapses (within kDonorLease).
+// Control thread only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "rebalance/agent/eviction_agent.hpp"
+#include "rebalance/core/rate_limiter.hpp"
+#include "rebalance/core/rebalance_fsm.hpp"
+#include "tidemq/plugin/plugin.hpp"
+
+namespace tidemq::rebalance {
+
+class RebalanceCoordinator {
+ public:
+  using ReplyFn = std::function<void(boost::system::error_code)>;
+
+  RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing = {});
+  ~RebalanceCoordinator();
+
+  // Registers the RPC methods both roles answer.
+  void register_methods(std::vector<plugin::Registration>& out);
+
+  void start(RebalanceOptions options, ReplyFn reply);
+  void stop(ReplyFn reply);
+  const RebalanceFsm& fsm() const { return fsm_; }
+
+  // This node as a donor of someone's rebalance: its local status body, or nullopt.
+  std::optional<plugin::Json> donor_status(ApiVersion api) const;
+
+ private:
+  void feed(const RebalanceEvent& e);
+  void run(Commands cmds);
+  void fetch_counts(const cmd::FetchCounts& c);
+  void renew_leases();
+
+  // donor side
+  void donor_enable(const plugin::Json& a, plugin::Done reply);
+  void donor_release(const std::string& why);
+  void check_lease();
+
+  plugin::PluginContext& ctx_;
+  EvictionAgent& agent_;
+  RateLimiter& limiter_;
+  RebalanceFsm fsm_;
+  plugin::Registration timer_, lease_timer_, node_events_;
+  std::optional<ReplyFn> pending_start_, pending_stop_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  struct DonorRole {
+    std::string coordinator;
+    util::TimePoint lease_until{};
+    std::optional<DonorView> view;
+    plugin::Registration check;
+    std::uint64_t conn_backlog = 0;
+    plugin::Registration pacer;
+    std::map<core::ClientId, int> failures;
+  };
+  std::optional<DonorRole> donor_;
+  void donor_pace();
+};
+
+}  // namespace tidemq::rebalance
