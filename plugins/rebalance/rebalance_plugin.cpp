@@ -1,5 +1,7 @@
 #include "rebalance/rebalance_plugin.hpp"
 
+#include <fmt/format.h>
+
 #include "rebalance/agent/eviction_agent.hpp"
 #include "rebalance/coordinator/evacuation_coordinator.hpp"
 #include "rebalance/coordinator/rebalance_coordinator.hpp"
@@ -27,6 +29,7 @@ class RebalancePlugin final : public plugin::Plugin {
     rebalance_ = std::make_unique<RebalanceCoordinator>(ctx, *agent_, *limiter_);
     register_methods(ctx.cluster);
     register_routes(ctx.admin);
+    ctx.admin.add_metrics([this] { return render_metrics(); });
     evacuation_->restore();  // before any listener accepts: refuse from the first CONNECT
     return "";
   }
@@ -248,6 +251,41 @@ class RebalancePlugin final : public plugin::Plugin {
         if (--g->remaining > 0) return;
         g->reply(Json{{"plan", to_json(plan_rebalance(g->options, g->counts))}}, "");
       });
+  }
+
+  // Prometheus text (issue 5): the state of each process, eviction totals, what is left, the ETA
+  // and the migration audit.
+  std::string render_metrics() const {
+    if (!agent_) return "";
+    std::string out;
+    auto family = [&](const char* name, const char* type, const char* help) {
+      out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    };
+    family("tidemq_rebalance_state", "gauge", "1 for the current state of each process on this node.");
+    out += fmt::format("tidemq_rebalance_state{{process=\"evacuation\",state=\"{}\"}} 1\n", to_string(evacuation_->fsm().state()));
+    out += fmt::format("tidemq_rebalance_state{{process=\"rebalance\",state=\"{}\"}} 1\n", to_string(rebalance_->fsm().state()));
+    const auto& t = agent_->totals();
+    family("tidemq_rebalance_connections_evicted_total", "counter", "Connections told to go by the eviction agent.");
+    out += fmt::format("tidemq_rebalance_connections_evicted_total {}\n", t.connections_evicted);
+    family("tidemq_rebalance_sessions_migrated_total", "counter", "Sessions migrated to other nodes.");
+    out += fmt::format("tidemq_rebalance_sessions_migrated_total {}\n", t.sessions_migrated);
+    family("tidemq_rebalance_sessions_migration_failed_total", "counter", "Session migration attempts that failed.");
+    out += fmt::format("tidemq_rebalance_sessions_migration_failed_total {}\n", t.sessions_failed);
+    const bool evicting = agent_->enabled();
+    family("tidemq_rebalance_connections_remaining", "gauge", "Connections still on this node while it is evicting.");
+    out += fmt::format("tidemq_rebalance_connections_remaining {}\n", evicting ? agent_->connection_count() : 0);
+    family("tidemq_rebalance_sessions_remaining", "gauge", "Sessions still on this node while it is evicting.");
+    out += fmt::format("tidemq_rebalance_sessions_remaining {}\n", evicting ? agent_->session_count() : 0);
+    Progress p = evacuation_->enabled() ? evacuation_->fsm().progress() : rebalance_->fsm().progress();
+    family("tidemq_rebalance_eta_seconds", "gauge", "Estimated seconds left in the current phase (-1: unknown or idle).");
+    out += fmt::format("tidemq_rebalance_eta_seconds {}\n",
+                       p.eta_seconds && (evacuation_->enabled() || rebalance_->fsm().busy()) ? static_cast<std::int64_t>(*p.eta_seconds) : -1);
+    const auto audit = ctx_->cluster.migration_audit();
+    family("tidemq_rebalance_messages_lost_total", "counter", "Messages missing after a migration (audit; must stay 0).");
+    out += fmt::format("tidemq_rebalance_messages_lost_total {}\n", audit.messages_lost);
+    family("tidemq_rebalance_migration_audit_mismatches_total", "counter", "Migrated sessions whose message count dropped.");
+    out += fmt::format("tidemq_rebalance_migration_audit_mismatches_total {}\n", audit.mismatches);
+    return out;
   }
 
   // spec §6.7

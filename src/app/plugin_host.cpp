@@ -87,6 +87,11 @@ struct ClusterServicesImpl final : plugin::ClusterServices {
     if (!cluster) return done("clustering is off on this node");
     cluster->migrate_session(id, node, std::move(done));
   }
+  MigrationAudit migration_audit() const override {
+    if (!cluster) return {};
+    auto a = cluster->migration_audit();
+    return MigrationAudit{a.sessions, a.mismatches, a.messages_lost};
+  }
   plugin::Registration on_node_event(std::function<void(const std::string&, bool)> listener) override {
     const std::uint64_t id = next_listener++;
     listeners.emplace_back(id, std::move(listener));

@@ -1,5 +1,6 @@
 #include "cluster/cluster.hpp"
 
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <shared_mutex>
@@ -829,7 +830,9 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       claim(snap.client_id, [this, cid = snap.client_id](std::string, std::string err) {
         if (!err.empty()) log->warn("migrated session {}: cannot register it with its home node: {}", cid, err);
       });
-      reply(Json::object(), "");
+      // For the sender's audit: what the session holds here right after the import.
+      auto info = broker.registry().info(snap.client_id);
+      reply(Json{{"queued", info ? info->queued : 0}, {"inflight", info ? info->inflight : 0}}, "");
     };
     methods["cluster.leave.v1"] = [this](const std::string& from, const Json&, Done) {
       Peer* p = find_peer(from);
@@ -860,7 +863,10 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     Json snap = *r.snapshot;
     call(node, "session.import.v1", Json{{"snapshot", snap}},
          [this, cid, node, snapshot = std::move(*r.snapshot), done = std::move(done)](std::optional<Json> res, std::string error) {
-           if (res) return done("");
+           if (res) {
+             audit_migration(cid, node, snapshot, *res);
+             return done("");
+           }
            // Put it back here: nothing is lost but what reached the forwarder meanwhile.
            std::string local_error;
            if (!broker.registry().import_handoff(snapshot, s.handoff_grace, &local_error))
@@ -868,6 +874,23 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
            done(error);
          });
   }
+
+  // Every migrated session: the messages it held before export against what it holds after the
+  // import (more is fine: new deliveries may already have arrived).
+  void audit_migration(const std::string& cid, const std::string& node, const core::SessionSnapshot& before, const Json& after) {
+    const std::uint64_t held = before.queue.size() + before.inflight.size();
+    const std::uint64_t now_held = after.value("queued", std::uint64_t{0}) + after.value("inflight", std::uint64_t{0});
+    audit.sessions.fetch_add(1, std::memory_order_relaxed);
+    if (now_held >= held) return;
+    audit.mismatches.fetch_add(1, std::memory_order_relaxed);
+    audit.messages_lost.fetch_add(held - now_held, std::memory_order_relaxed);
+    log->error("migration audit: session {} held {} message(s) (queued {}, inflight {}) before export, {} after import on {}",
+               cid, held, before.queue.size(), before.inflight.size(), now_held, node);
+  }
+
+  struct Audit {
+    std::atomic<std::uint64_t> sessions{0}, mismatches{0}, messages_lost{0};
+  } audit;
 
   // ---- membership operations -------------------------------------------------------------
 
@@ -973,6 +996,10 @@ std::vector<std::pair<std::string, std::string>> Cluster::routes() const {
     }
   }
   return out;
+}
+
+Cluster::MigrationAudit Cluster::migration_audit() const {
+  return MigrationAudit{impl_->audit.sessions.load(), impl_->audit.mismatches.load(), impl_->audit.messages_lost.load()};
 }
 
 core::RemoteForwarder& Cluster::forwarder() { return *impl_; }

@@ -72,6 +72,14 @@ class Cluster {
   void find_client(const std::string& client_id, std::function<void(std::string node, std::string error)> done);
   // Moves the offline session of `client_id` from this node to `node`.
   void migrate_session(const std::string& client_id, const std::string& node, std::function<void(std::string error)> done);
+  // Migrations sent from this node, checked message counts before export against after import.
+  struct MigrationAudit {
+    std::uint64_t sessions = 0;
+    std::uint64_t mismatches = 0;
+    std::uint64_t messages_lost = 0;
+  };
+  MigrationAudit migration_audit() const;
+
   // Every route known here: full filter → node name.
   std::vector<std::pair<std::string, std::string>> routes() const;
 

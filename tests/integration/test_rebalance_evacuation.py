@@ -28,6 +28,18 @@ def start_evacuation(via, node, **opts):
     return via.api("POST", "/api/v4/load_rebalance/%s/evacuation/start" % node.name, body)
 
 
+def metric_values(node):
+    from prometheus_client.parser import text_string_to_metric_families
+    status, text = node.api("GET", "/metrics")
+    assert status == 200
+    out = {}
+    for fam in text_string_to_metric_families(text.decode() if isinstance(text, bytes) else text):
+        for s in fam.samples:
+            labels = ",".join('%s="%s"' % kv for kv in sorted(s.labels.items()))
+            out[s.name + ("{%s}" % labels if labels else "")] = s.value
+    return out
+
+
 def local_status(node):
     status, body = node.api("GET", "/api/v4/load_rebalance/status")
     assert status == 200, body
@@ -88,6 +100,12 @@ def test_evacuation_redirects_evicts_and_migrates(cluster):
         got.append(p.payload)
     assert got == [b"q%d" % i for i in range(5)]
     sub.close()
+
+    metrics = metric_values(n1)
+    assert metrics['tidemq_rebalance_state{process="evacuation",state="prohibiting"}'] == 1
+    assert metrics["tidemq_rebalance_sessions_migrated_total"] >= 1
+    assert metrics["tidemq_rebalance_connections_evicted_total"] >= 2
+    assert metrics["tidemq_rebalance_messages_lost_total"] == 0
 
     status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
     assert (status, body) == (200, {"code": 0, "data": []}), body

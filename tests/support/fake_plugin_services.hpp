@@ -70,6 +70,7 @@ struct FakeClusterServices : plugin::ClusterServices {
     done("");
   }
   plugin::Registration on_node_event(std::function<void(const std::string&, bool)>) override { return {}; }
+  MigrationAudit migration_audit() const override { return {}; }
 };
 
 }  // namespace tidemq::test

@@ -81,6 +81,13 @@ struct ClusterServices {
   virtual Registration register_method(const std::string& method, std::function<void(const Json& args, Done reply)> handler) = 0;
   // Moves an offline session of this node to `node`; done("") on success.
   virtual void migrate_session(const core::ClientId& id, const std::string& node, std::function<void(std::string error)> done) = 0;
+  // Migration audit of this node (sessions sent, sessions whose message count dropped, messages lost).
+  struct MigrationAudit {
+    std::uint64_t sessions = 0;
+    std::uint64_t mismatches = 0;
+    std::uint64_t messages_lost = 0;
+  };
+  virtual MigrationAudit migration_audit() const = 0;
   // A member came up (true) or went down (false).
   virtual Registration on_node_event(std::function<void(const std::string& node, bool up)> listener) = 0;
 };

@@ -57,13 +57,18 @@ std::optional<core::AdmissionRefusal> EvictionAgent::admission() const { return 
 
 std::size_t EvictionAgent::evict_connections(std::size_t n) {
   if (!kind_ || n == 0) return 0;
-  if (!pick_reference_) return broker_.evict_connections(n, core::DisconnectInfo{kUseAnotherServer, server_reference_});
+  if (!pick_reference_) {
+    const std::size_t told = broker_.evict_connections(n, core::DisconnectInfo{kUseAnotherServer, server_reference_});
+    totals_.connections_evicted += told;
+    return told;
+  }
   // A reference per client: evict one at a time so that each gets the node that is best now.
   std::size_t told = 0;
   for (; told < n; ++told) {
     auto ref = pick_reference_();
     if (broker_.evict_connections(1, core::DisconnectInfo{kUseAnotherServer, ref ? ref : server_reference_}) == 0) break;
   }
+  totals_.connections_evicted += told;
   return told;
 }
 
@@ -84,10 +89,13 @@ void EvictionAgent::migrate_next(std::shared_ptr<MigrationRun> run) {
   const std::string target = run->targets[run->next % run->targets.size()];
   ++run->next;
   cluster_.migrate_session(id, target, [this, run, id](std::string error) {
-    if (error.empty())
+    if (error.empty()) {
       ++run->report.migrated;
-    else
+      ++totals_.sessions_migrated;
+    } else {
       run->report.failed.emplace_back(id, error);
+      ++totals_.sessions_failed;
+    }
     migrate_next(run);
   });
 }

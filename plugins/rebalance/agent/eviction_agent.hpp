@@ -49,6 +49,14 @@ class EvictionAgent {
   void evict_sessions(std::size_t n, std::vector<std::string> targets, plugin::SessionFilter filter,
                       std::function<void(MigrationReport)> done, const std::set<core::ClientId>& skip = {});
 
+  // Totals since the node started (for /metrics).
+  struct Totals {
+    std::uint64_t connections_evicted = 0;
+    std::uint64_t sessions_migrated = 0;
+    std::uint64_t sessions_failed = 0;  // migration attempts that failed
+  };
+  const Totals& totals() const { return totals_; }
+
   // The refusal for a CONNECT while connections are not allowed (the admission hook's answer).
   std::optional<core::AdmissionRefusal> admission() const;
 
@@ -61,6 +69,7 @@ class EvictionAgent {
   std::optional<std::string> server_reference_;
   bool allow_connections_ = false;
   std::function<std::optional<std::string>()> pick_reference_;
+  Totals totals_;
   plugin::Registration admission_hook_;
   // Read by the admission hook on data threads: a published snapshot of the refusal.
   std::shared_ptr<const std::optional<core::AdmissionRefusal>> refusal_;
