@@ -57,51 +57,34 @@ class RebalancePlugin final : public plugin::Plugin {
                       reply(json_reply(200, Json::object()));
                     },
                     /*is_public=*/true);
-    admin.add_route("POST", "/api/v4/load_rebalance/{node}/evacuation/start",
-                    [this](const plugin::HttpRequest& r, const auto& params, plugin::HttpReply reply) {
-                      on_node(params, "rebalance.evacuation.start.v1", Json{{"body", r.body}}, std::move(reply));
-                    },
-                    false);
-    admin.add_route("POST", "/api/v4/load_rebalance/{node}/evacuation/stop",
-                    [this](const plugin::HttpRequest&, const auto& params, plugin::HttpReply reply) {
-                      on_node(params, "rebalance.evacuation.stop.v1", Json::object(), std::move(reply));
-                    },
-                    false);
-    admin.add_route("GET", "/api/v4/load_rebalance/status",
-                    [this](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) { reply(json_reply(200, local_status())); },
-                    false);
-    admin.add_route("GET", "/api/v4/load_rebalance/{node}/status",
-                    [this](const plugin::HttpRequest&, const auto& params, plugin::HttpReply reply) {
-                      forward_raw(params, "rebalance.status.v1", Json::object(), std::move(reply));
-                    },
-                    false);
-    admin.add_route("POST", "/api/v4/load_rebalance/{node}/start",
-                    [this](const plugin::HttpRequest& r, const auto& params, plugin::HttpReply reply) {
-                      on_node(params, "rebalance.start.v1", Json{{"body", r.body}}, std::move(reply));
-                    },
-                    false);
-    admin.add_route("POST", "/api/v4/load_rebalance/{node}/stop",
-                    [this](const plugin::HttpRequest&, const auto& params, plugin::HttpReply reply) {
-                      on_node(params, "rebalance.stop.v1", Json::object(), std::move(reply));
-                    },
-                    false);
-    admin.add_route("POST", "/api/v4/load_rebalance/{node}/plan",
-                    [this](const plugin::HttpRequest& r, const auto& params, plugin::HttpReply reply) {
-                      forward_raw(params, "rebalance.plan.v1", Json{{"body", r.body}}, [reply](HttpResponse res) {
-                        // {"plan": {...}} → {"code":0,"data":{...}}; errors pass through
-                        auto j = Json::parse(res.body, nullptr, false);
-                        if (j.is_object() && j.contains("plan")) return reply(json_reply(200, Json{{"code", 0}, {"data", j["plan"]}}));
-                        reply(std::move(res));
-                      });
-                    },
-                    false);
-    admin.add_route("GET", "/api/v4/load_rebalance/global_status",
-                    [this](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) { global_status(std::move(reply)); },
-                    false);
-    for (const char* path : {"/api/v4/node_eviction/status", "/api/v5/node_eviction/status"})
-      admin.add_route("GET", path,
+    // The same handlers under v4 and v5 conventions (D1).
+    for (ApiVersion api : {ApiVersion::v4, ApiVersion::v5}) {
+      const std::string base = api == ApiVersion::v4 ? "/api/v4" : "/api/v5";
+      auto node_call = [this, api](const char* method, bool with_body) {
+        return [this, api, method, with_body](const plugin::HttpRequest& r, const auto& params, plugin::HttpReply reply) {
+          on_node(api, params, method, with_body ? Json{{"body", r.body}} : Json::object(), std::move(reply));
+        };
+      };
+      admin.add_route("POST", base + "/load_rebalance/{node}/evacuation/start", node_call("rebalance.evacuation.start.v1", true), false);
+      admin.add_route("POST", base + "/load_rebalance/{node}/evacuation/stop", node_call("rebalance.evacuation.stop.v1", false), false);
+      admin.add_route("POST", base + "/load_rebalance/{node}/start", node_call("rebalance.start.v1", true), false);
+      admin.add_route("POST", base + "/load_rebalance/{node}/stop", node_call("rebalance.stop.v1", false), false);
+      admin.add_route("POST", base + "/load_rebalance/{node}/plan", node_call("rebalance.plan.v1", true), false);
+      admin.add_route("GET", base + "/load_rebalance/{node}/status", node_call("rebalance.status.v1", false), false);
+      admin.add_route("GET", base + "/load_rebalance/status",
+                      [this, api](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) {
+                        reply(json_reply(200, local_status(api)));
+                      },
+                      false);
+      admin.add_route("GET", base + "/load_rebalance/global_status",
+                      [this, api](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) {
+                        global_status(api, std::move(reply));
+                      },
+                      false);
+      admin.add_route("GET", base + "/node_eviction/status",
                       [this](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) { reply(json_reply(200, eviction_status())); },
-                      /*is_public=*/false);
+                      false);
+    }
   }
 
   void register_methods(plugin::ClusterServices& cluster) {
@@ -109,30 +92,44 @@ class RebalancePlugin final : public plugin::Plugin {
       reply(Json{{"enabled", agent_->enabled()}}, "");
     }));
     methods_.push_back(cluster.register_method("rebalance.evacuation.start.v1", [this](const Json& a, plugin::Done reply) {
-      start_evacuation_here(a.value("body", std::string()), std::move(reply));
+      start_evacuation_here(body_of(a), std::move(reply));
     }));
     methods_.push_back(cluster.register_method("rebalance.evacuation.stop.v1", [this](const Json&, plugin::Done reply) {
       evacuation_->stop([reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
     }));
-    methods_.push_back(cluster.register_method("rebalance.global_entry.v1", [this](const Json&, plugin::Done reply) {
+    methods_.push_back(cluster.register_method("rebalance.global_entry.v1", [this](const Json& a, plugin::Done reply) {
       reply(Json{{"evacuation", evacuation_->fsm().global_entry(evacuation_->recipients())},
-                 {"rebalance", rebalance_->fsm().coordinator_entry(ApiVersion::v4)}},
+                 {"rebalance", rebalance_->fsm().coordinator_entry(api_of(a))}},
             "");
     }));
     methods_.push_back(cluster.register_method("rebalance.start.v1", [this](const Json& a, plugin::Done reply) {
-      auto opts = parse_rebalance_body(a.value("body", std::string("{}")), cluster_view());
-      if (!opts) return reply(Json{{"error", opts.error().message}}, "");
+      auto opts = parse_rebalance_body(body_of(a), cluster_view());
+      if (!opts) return reply(invalid(opts.error()), "");
       if (!opts->nodes) opts->nodes = cluster_view().available;
       rebalance_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
     }));
     methods_.push_back(cluster.register_method("rebalance.stop.v1", [this](const Json&, plugin::Done reply) {
       rebalance_->stop([reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
     }));
-    methods_.push_back(cluster.register_method("rebalance.status.v1", [this](const Json&, plugin::Done reply) {
-      reply(local_status(), "");
+    methods_.push_back(cluster.register_method("rebalance.status.v1", [this](const Json& a, plugin::Done reply) {
+      reply(Json{{"status", local_status(api_of(a))}}, "");
     }));
     methods_.push_back(cluster.register_method("rebalance.plan.v1", [this](const Json& a, plugin::Done reply) { plan(a, reply); }));
     rebalance_->register_methods(methods_);
+  }
+
+  static ApiVersion api_of(const Json& a) { return a.value("api", "v4") == "v5" ? ApiVersion::v5 : ApiVersion::v4; }
+  static std::string body_of(const Json& a) {
+    std::string b = a.value("body", std::string());
+    return b.empty() ? "{}" : b;
+  }
+  // A validation failure, with its v4 text and its v5 code and text.
+  static Json invalid(const OptionsError& e) {
+    return Json{{"error", e.message},
+                {"invalid", true},
+                {"malformed", e.code == RebalanceErrc::malformed_body},
+                {"v5_code", e.code == RebalanceErrc::nodes_unavailable ? "NOT_FOUND" : "BAD_REQUEST"},
+                {"v5_message", v5_message(e)}};
   }
 
   // {"ok":true} or {"error":"<token or message>"} — what a node answers to a start/stop.
@@ -153,20 +150,33 @@ class RebalancePlugin final : public plugin::Plugin {
 
   void start_evacuation_here(const std::string& body, plugin::Done reply) {
     auto opts = parse_evacuation_body(body.empty() ? "{}" : body, cluster_view());
-    if (!opts) return reply(Json{{"error", opts.error().message}, {"invalid", true}}, "");
+    if (!opts) return reply(invalid(opts.error()), "");
     evacuation_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
   }
 
-  // v4 (D1): 200 {"code":0,"data":[]} on success; a logical error is 200 {"code":400,"message":...}.
-  static HttpResponse v4_result(const std::optional<Json>& r, const std::string& node, const std::string& rpc_error) {
-    if (!r) return json_reply(200, Json{{"code", 400}, {"message", "Error communicating with node '" + node + "'" +
-                                                                      (rpc_error.empty() ? "" : ": " + rpc_error)}});
-    if (r->contains("error")) return json_reply(200, Json{{"code", 400}, {"message", (*r)["error"]}});
-    return json_reply(200, Json{{"code", 0}, {"data", Json::array()}});
+  // The answer to a start/stop/plan/status call on `node`, in the conventions of `api` (D1):
+  // v4: 200 {"code":0,"data":[]}, errors 200 {"code":400,"message":...}; v5: 200 {}, errors with
+  // real statuses and {"code":"BAD_REQUEST"|"NOT_FOUND"|"RPC_ERROR","message":...}.
+  static HttpResponse answer(ApiVersion api, const std::string& node, const std::optional<Json>& r, const std::string& rpc_error) {
+    const bool v4 = api == ApiVersion::v4;
+    if (!r) {
+      if (v4) return json_reply(200, Json{{"code", 400}, {"message", "Error communicating with node '" + node + "'" + (rpc_error.empty() ? "" : ": " + rpc_error)}});
+      return json_reply(503, Json{{"code", "RPC_ERROR"}, {"message", "RPC error on node '" + node + "': " + rpc_error}});
+    }
+    if (r->is_object() && r->contains("error")) {
+      const std::string error = (*r)["error"].get<std::string>();
+      if (v4 && r->value("malformed", false)) return HttpResponse{400, "Bad Request", "text/plain"};
+      if (v4) return json_reply(200, Json{{"code", 400}, {"message", error}});
+      if (r->value("invalid", false)) return json_reply(400, Json{{"code", (*r)["v5_code"]}, {"message", (*r)["v5_message"]}});
+      return json_reply(400, Json{{"code", "BAD_REQUEST"}, {"message", "error on node '" + node + "': " + error}});
+    }
+    if (r->is_object() && r->contains("plan")) return json_reply(200, v4 ? Json{{"code", 0}, {"data", (*r)["plan"]}} : (*r)["plan"]);
+    if (r->is_object() && r->contains("status")) return json_reply(200, (*r)["status"]);
+    return json_reply(200, v4 ? Json{{"code", 0}, {"data", Json::array()}} : Json::object());
   }
 
-  // Runs `method` on the node named in the path (here or over RPC) and answers in v4 form.
-  void on_node(const std::vector<std::pair<std::string, std::string>>& params, const std::string& method, Json args,
+  // Runs `method` on the node named in the path (here or over RPC).
+  void on_node(ApiVersion api, const std::vector<std::pair<std::string, std::string>>& params, const std::string& method, Json args,
                plugin::HttpReply reply) {
     std::string node;
     for (const auto& [k, v] : params)
@@ -174,30 +184,18 @@ class RebalancePlugin final : public plugin::Plugin {
     bool running = false;
     for (const auto& m : ctx_->cluster.members())
       if (m.name == node) running = m.running;
-    if (!running) return reply(json_reply(200, Json{{"code", 400}, {"message", "invalid node: " + node}}));
-    ctx_->cluster.call(node, method, std::move(args), [reply, node](std::optional<Json> r, std::string error) {
-      reply(v4_result(r, node, error));
+    if (!running) {
+      if (api == ApiVersion::v4) return reply(json_reply(200, Json{{"code", 400}, {"message", "invalid node: " + node}}));
+      return reply(json_reply(404, Json{{"code", "NOT_FOUND"}, {"message", "Node not found: " + node}}));
+    }
+    if (!args.contains("body") && args.is_object()) args["body"] = "";
+    args["api"] = api == ApiVersion::v4 ? "v4" : "v5";
+    ctx_->cluster.call(node, method, std::move(args), [reply, node, api](std::optional<Json> r, std::string error) {
+      reply(answer(api, node, r, error));
     });
   }
 
-  // Runs `method` on the node in the path and answers with its result as is (v4 errors as 200 + code 400).
-  void forward_raw(const std::vector<std::pair<std::string, std::string>>& params, const std::string& method, Json args,
-                   plugin::HttpReply reply) {
-    std::string node;
-    for (const auto& [k, v] : params)
-      if (k == "node") node = v;
-    bool running = false;
-    for (const auto& m : ctx_->cluster.members())
-      if (m.name == node) running = m.running;
-    if (!running) return reply(json_reply(200, Json{{"code", 400}, {"message", "invalid node: " + node}}));
-    ctx_->cluster.call(node, method, std::move(args), [reply, node](std::optional<Json> r, std::string error) {
-      if (!r) return reply(v4_result(r, node, error));
-      if (r->is_object() && r->contains("error")) return reply(json_reply(200, Json{{"code", 400}, {"message", (*r)["error"]}}));
-      reply(json_reply(200, *r));
-    });
-  }
-
-  void global_status(plugin::HttpReply reply) {
+  void global_status(ApiVersion api, plugin::HttpReply reply) {
     struct Gather {
       Json evacuations = Json::array();
       Json rebalances = Json::array();
@@ -211,24 +209,28 @@ class RebalancePlugin final : public plugin::Plugin {
       if (m.running) running.push_back(m.name);
     g->remaining = running.size();
     for (const auto& node : running)
-      ctx_->cluster.call(node, "rebalance.global_entry.v1", Json::object(), [g](std::optional<Json> r, std::string) {
-        if (r && r->is_object() && (*r)["evacuation"].is_object()) g->evacuations.push_back((*r)["evacuation"]);
-        if (r && r->is_object() && (*r)["rebalance"].is_object()) g->rebalances.push_back((*r)["rebalance"]);
-        if (--g->remaining == 0) g->reply(json_reply(200, Json{{"rebalances", g->rebalances}, {"evacuations", g->evacuations}}));
-      });
+      ctx_->cluster.call(node, "rebalance.global_entry.v1", Json{{"api", api == ApiVersion::v5 ? "v5" : "v4"}},
+                         [g, api](std::optional<Json> r, std::string) {
+                           if (r && r->is_object() && (*r)["evacuation"].is_object()) g->evacuations.push_back((*r)["evacuation"]);
+                           if (r && r->is_object() && (*r)["rebalance"].is_object()) g->rebalances.push_back((*r)["rebalance"]);
+                           if (--g->remaining > 0) return;
+                           Json body{{"rebalances", g->rebalances}, {"evacuations", g->evacuations}};
+                           if (api == ApiVersion::v5) body["purges"] = Json::array();
+                           g->reply(json_reply(200, body));
+                         });
   }
 
   // §6.5 precedence: an evacuation of this node, then this node as a donor, then as coordinator.
-  Json local_status() const {
+  Json local_status(ApiVersion api) const {
     if (evacuation_->enabled()) return evacuation_->fsm().status(evacuation_->recipients());
-    if (auto d = rebalance_->donor_status(ApiVersion::v4)) return *d;
-    return rebalance_->fsm().local_status(ApiVersion::v4);
+    if (auto d = rebalance_->donor_status(api)) return *d;
+    return rebalance_->fsm().local_status(api);
   }
 
   // The dry run: counts of the nodes now, then what a start with these options would move.
   void plan(const Json& a, plugin::Done reply) {
-    auto opts = parse_rebalance_body(a.value("body", std::string("{}")), cluster_view());
-    if (!opts) return reply(Json{{"error", opts.error().message}}, "");
+    auto opts = parse_rebalance_body(body_of(a), cluster_view());
+    if (!opts) return reply(invalid(opts.error()), "");
     std::vector<std::string> nodes = opts->nodes ? *opts->nodes : cluster_view().available;
     struct Gather {
       NodeCountMap counts;

@@ -151,3 +151,43 @@ def test_evacuation_errors(cluster):
     assert (status, body["code"], body["message"]) == (200, 400, "already_started"), body
     status, _ = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
     assert status == 200
+
+
+def test_v5_conventions(cluster):
+    c = cluster(2)
+    n1 = c[1]
+    base = "/api/v5/load_rebalance/%s/evacuation" % n1.name
+    status, body = n1.api("POST", base + "/stop", {})
+    assert (status, body) == (400, {"code": "BAD_REQUEST", "message": "error on node '%s': not_started" % n1.name}), body
+    status, body = n1.api("POST", "/api/v5/load_rebalance/ghost@127.0.0.9/evacuation/start", {})
+    assert (status, body) == (404, {"code": "NOT_FOUND", "message": "Node not found: ghost@127.0.0.9"}), body
+    status, body = n1.api("POST", base + "/start", {"conn_evict_rate": 0})
+    assert status == 400 and body["code"] == "BAD_REQUEST", body
+    status, body = n1.api("POST", base + "/start", {"conn_evict_rate": 10})
+    assert (status, body) == (200, {}), body
+    status, body = n1.api("GET", "/api/v5/load_rebalance/availability_check")
+    assert (status, body) == (503, {"code": "NODE_EVACUATING", "message": "Node Evacuating"}), body
+    status, body = n1.api("GET", "/api/v5/load_rebalance/global_status")
+    assert status == 200 and body["purges"] == [] and [e["node"] for e in body["evacuations"]] == [n1.name], body
+    status, body = n1.api("POST", base + "/stop", {})
+    assert (status, body) == (200, {}), body
+
+
+def test_v4_malformed_body_and_auth(cluster):
+    import http.client
+    c = cluster(1, seeds=False)
+    n1 = c[1]
+    conn = http.client.HTTPConnection(n1.host, n1.admin_port, timeout=5)
+    conn.request("POST", "/api/v4/load_rebalance/%s/evacuation/start" % n1.name, body="{not json",
+                 headers={"Authorization": "Basic YWRtaW46cHVibGlj", "Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (400, b"Bad Request")
+    conn.request("GET", "/api/v4/load_rebalance/status")
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 401
+    conn.request("GET", "/api/v4/load_rebalance/availability_check", headers={"Authorization": "Basic bm86bm8="})
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200  # public: a wrong Authorization header is ignored
+    conn.close()
