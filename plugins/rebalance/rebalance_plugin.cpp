@@ -89,7 +89,7 @@ class RebalancePlugin final : public plugin::Plugin {
 
   void register_methods(plugin::ClusterServices& cluster) {
     methods_.push_back(cluster.register_method("rebalance.agent.v1", [this](const Json&, plugin::Done reply) {
-      reply(Json{{"enabled", agent_->enabled()}}, "");
+      reply(Json{{"enabled", agent_->enabled()}, {"connections", agent_->connection_count()}}, "");
     }));
     methods_.push_back(cluster.register_method("rebalance.evacuation.start.v1", [this](const Json& a, plugin::Done reply) {
       start_evacuation_here(body_of(a), std::move(reply));

@@ -191,3 +191,24 @@ def test_v4_malformed_body_and_auth(cluster):
     r.read()
     assert r.status == 200  # public: a wrong Authorization header is ignored
     conn.close()
+
+
+def test_least_loaded_redirect(cluster):
+    c = cluster(3)
+    n1, n2, n3 = c[1], c[2], c[3]
+    busy = [mqttraw.RawClient(n2.host, n2.port) for _ in range(6)]
+    for i, b in enumerate(busy):
+        b.connect("ll-busy-%d" % i)
+    movers = [mqttraw.RawClient(n1.host, n1.port) for _ in range(4)]
+    for i, m in enumerate(movers):
+        m.connect("ll-mover-%d" % i)
+    status, body = start_evacuation(n1, n1, redirect_policy="least_loaded", conn_evict_rate=20)
+    assert body == {"code": 0, "data": []}, body
+    refs = [m.expect(DISCONNECT, timeout=5).props.get("ServerReference") for m in movers]
+    # node 3 has no connections, node 2 has six: all four go to node 3's MQTT listener
+    assert refs == ["%s:%d" % (n3.host, n3.port)] * 4, refs
+    status, body = start_evacuation(n1, n1, redirect_policy="busiest")
+    assert body["code"] == 400 and "redirect_policy" in body["message"], body
+    n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    for x in busy + movers:
+        x.close()

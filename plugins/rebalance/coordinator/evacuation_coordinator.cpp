@@ -70,11 +70,18 @@ void EvacuationCoordinator::run(Commands cmds) {
       fetch_counts(*f);
     } else if (auto* en = std::get_if<cmd::EnableAgent>(&c)) {
       auto rc = agent_.enable(en->kind, en->server_reference, en->allow_connections);
+      if (rc == EvictionAgent::Errc::ok && fsm_.options().redirect_least_loaded) {
+        agent_.set_reference_picker([this] { return least_loaded_reference(); });
+        refresh_loads();
+      }
       boost::system::error_code ec;
       if (rc == EvictionAgent::Errc::busy) ec = make_error_code(RebalanceErrc::agent_busy);
       feed(ev::AgentReply{en->token, ctx_.cluster.self(), ec});
     } else if (auto* dis = std::get_if<cmd::DisableAgent>(&c)) {
       agent_.disable(dis->kind);
+      agent_.set_reference_picker(nullptr);
+      loads_.clear();
+      loads_at_ = {};
       conn_backlog_ = 0;
       pacer_.reset();
       failures_.clear();
@@ -82,6 +89,7 @@ void EvacuationCoordinator::run(Commands cmds) {
       // The FSM asks once per tick; the limiter spreads the batch over the second (issue 5).
       limiter_.set_rate(fsm_.options().conn_evict_rate);
       conn_backlog_ = ec->count;
+      paced_since_ = ctx_.clock.now();
       pace();
     } else if (auto* m = std::get_if<cmd::MigrateSessions>(&c)) {
       migrate(*m);
@@ -118,7 +126,10 @@ void EvacuationCoordinator::pace() {
     pacer_.reset();
     return;
   }
-  const std::uint64_t n = limiter_.obtain_up_to(conn_backlog_);
+  // least_loaded: wait (a little) for the first loads, so that nobody gets the static fallback.
+  const bool loads_missing = fsm_.options().redirect_least_loaded && loads_at_ == util::TimePoint{} &&
+                             ctx_.clock.now() - paced_since_ < std::chrono::seconds(2);
+  const std::uint64_t n = loads_missing ? 0 : limiter_.obtain_up_to(conn_backlog_);
   if (n > 0) {
     const std::size_t told = agent_.evict_connections(static_cast<std::size_t>(n));
     conn_backlog_ = told < n ? 0 : conn_backlog_ - n;  // fewer left than asked: the backlog is done
@@ -130,6 +141,48 @@ void EvacuationCoordinator::pace() {
   pacer_ = ctx_.timers.after(kPaceTick, [this, alive = alive_] {
     if (*alive) pace();
   });
+}
+
+std::optional<std::string> EvacuationCoordinator::least_loaded_reference() {
+  if (ctx_.clock.now() - loads_at_ > std::chrono::seconds(1)) refresh_loads();
+  const auto members = ctx_.cluster.members();
+  const plugin::Member* best = nullptr;
+  std::uint64_t best_load = 0;
+  for (const auto& m : members) {
+    auto it = loads_.find(m.name);
+    if (it == loads_.end() || m.mqtt_endpoints.empty() || !m.running) continue;
+    if (fsm_.options().migrate_to &&
+        std::find(fsm_.options().migrate_to->begin(), fsm_.options().migrate_to->end(), m.name) == fsm_.options().migrate_to->end())
+      continue;
+    if (!best || it->second < best_load) {
+      best = &m;
+      best_load = it->second;
+    }
+  }
+  if (!best) return std::nullopt;  // nothing known yet: the static redirect_to, if any
+  ++loads_[best->name];
+  return best->mqtt_endpoints.front();
+}
+
+void EvacuationCoordinator::refresh_loads() {
+  if (loads_pending_) return;
+  std::vector<NodeId> others;
+  for (const auto& m : ctx_.cluster.members())
+    if (!m.self && m.running) others.push_back(m.name);
+  if (others.empty()) return;
+  loads_pending_ = true;
+  auto remaining = std::make_shared<std::size_t>(others.size());
+  auto fresh = std::make_shared<std::map<NodeId, std::uint64_t>>();
+  for (const auto& node : others)
+    ctx_.cluster.call(node, "rebalance.agent.v1", plugin::Json::object(),
+                      [this, alive = alive_, node, remaining, fresh](std::optional<plugin::Json> r, std::string) {
+                        if (!*alive) return;
+                        if (r && r->is_object() && !r->value("enabled", true)) (*fresh)[node] = r->value("connections", std::uint64_t{0});
+                        if (--*remaining > 0) return;
+                        loads_ = std::move(*fresh);
+                        loads_at_ = ctx_.clock.now();
+                        loads_pending_ = false;
+                      });
 }
 
 void EvacuationCoordinator::fetch_counts(const cmd::FetchCounts& c) {

@@ -40,6 +40,10 @@ class EvacuationCoordinator {
   void fetch_counts(const cmd::FetchCounts& c);
   void migrate(const cmd::MigrateSessions& c);
   void pace();  // drains queued connection evictions through the rate limiter
+  // redirect_policy = least_loaded: the MQTT address of the available node with the fewest
+  // connections (loads refreshed every second; each pick counts as one more connection there).
+  std::optional<std::string> least_loaded_reference();
+  void refresh_loads();
 
   plugin::PluginContext& ctx_;
   EvictionAgent& agent_;
@@ -52,6 +56,10 @@ class EvacuationCoordinator {
   std::optional<ReplyFn> pending_start_, pending_stop_;
   std::vector<NodeId> recipients_;
   std::map<core::ClientId, int> failures_;  // migration attempts that failed, per client (D10)
+  std::map<NodeId, std::uint64_t> loads_;    // connections per available node (least_loaded)
+  util::TimePoint loads_at_{};
+  util::TimePoint paced_since_{};
+  bool loads_pending_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -77,6 +77,7 @@ std::optional<EvacuationStore::Loaded> EvacuationStore::load() const {
     if (auto v = wait_of(*it)) o.wait_health_check = *v;
     else bad("wait_health_check");
   }
+  if (auto it = j.find("redirect_policy"); it != j.end()) o.redirect_least_loaded = *it == "least_loaded";
   if (auto it = j.find("migrate_to"); it != j.end() && !it->is_null()) {
     bool ok = it->is_array() && !it->empty();
     if (ok) {

@@ -50,6 +50,7 @@ nlohmann::json to_json(const EvacuationOptions& o) {
   };
   if (o.server_reference) j["server_reference"] = *o.server_reference;
   if (o.migrate_to) j["migrate_to"] = *o.migrate_to;
+  if (o.redirect_least_loaded) j["redirect_policy"] = "least_loaded";
   return j;
 }
 

@@ -44,6 +44,9 @@ struct EvacuationOptions {
   std::chrono::seconds wait_takeover = kDefaultWaitTakeover;
   std::chrono::seconds wait_health_check = kDefaultEvacuationWaitHealthCheck;  // D3: 0
   std::optional<std::vector<NodeId>> migrate_to;  // nullopt: every other running node, per tick
+  // Beyond EMQX: "least_loaded" gives each evicted MQTT 5 client the MQTT address of the
+  // currently least-loaded available node instead of `server_reference`.
+  bool redirect_least_loaded = false;
 
   friend bool operator==(const EvacuationOptions&, const EvacuationOptions&) = default;
 };

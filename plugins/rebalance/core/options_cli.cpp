@@ -92,6 +92,10 @@ OptionsResult<EvacuationOptions> validate_evacuation(const Collected& c, const C
     if (!value) return invalid("unknown evacuation arguments: " + rest_of(it, c.end()));
     if (opt == "--redirect-to") {
       o.server_reference = *value;
+    } else if (opt == "--redirect-policy") {
+      if (*value != "static" && *value != "least_loaded")
+        return invalid("invalid --redirect-policy: expected static or least_loaded");
+      o.redirect_least_loaded = *value == "least_loaded";
     } else if (opt == "--conn-evict-rate" || opt == "--sess-evict-rate") {
       auto n = pos_int(*value);
       if (!n) return invalid_value(opt);

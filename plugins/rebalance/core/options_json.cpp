@@ -159,6 +159,10 @@ OptionsResult<EvacuationOptions> parse_evacuation_json(const Json& body, const C
       if (v.is_null()) o.server_reference.reset();
       else if (v.is_string()) o.server_reference = v.get<std::string>();
       else return invalid("invalid string in server_reference");
+    } else if (key == "redirect_policy") {
+      if (!v.is_string() || (v != "static" && v != "least_loaded"))
+        return invalid("invalid redirect_policy: expected \"static\" or \"least_loaded\"");
+      o.redirect_least_loaded = v == "least_loaded";
     } else if (key == "conn_evict_rate" || key == "sess_evict_rate") {
       auto n = pos_int(v);
       if (!n) return invalid_value(key);
