@@ -28,10 +28,17 @@ class Fleet:
         self.next = 0
 
     def connect(self, cid, index):
-        c = mqttraw.RawClient(self.nodes[index].host, self.nodes[index].port)
-        ack = c.connect(cid, keepalive=60)
-        assert ack.rc == 0, ack
-        self.clients[cid] = (c, index)
+        """Connects to node `index`; a node that refuses (0x9C, use another server) means the next one."""
+        for attempt in range(len(self.nodes)):
+            i = (index + attempt) % len(self.nodes)
+            c = mqttraw.RawClient(self.nodes[i].host, self.nodes[i].port)
+            ack = c.connect(cid, keepalive=60)
+            if ack.rc == 0:
+                self.clients[cid] = (c, i)
+                return
+            c.close()
+            assert ack.rc == 0x9C, ack
+        raise AssertionError("every node refused %s" % cid)
 
     def serve(self, duration):
         """Reads every socket for `duration` seconds; a dropped client reconnects elsewhere."""
@@ -70,25 +77,32 @@ def node_connections(node):
     return node.data("/api/v4/stats")[0]["connections.count"]
 
 
-def test_rebalance_moves_connections_until_within_thresholds(cluster):
-    c = cluster(3)
+@pytest.mark.parametrize("layout", [[45, 0, 0], [15, 15, 15, 0]], ids=["45+0+0", "3x15+0"])
+def test_rebalance_moves_connections_until_within_thresholds(cluster, layout):
+    c = cluster(len(layout))
     nodes = c.nodes
+    total = sum(layout)
     fleet = Fleet(nodes)
     try:
-        for i in range(45):
-            fleet.connect("rb-%02d" % i, 0)
-        assert [node_connections(n) for n in nodes] == [45, 0, 0]
-        status, body = nodes[1].api("POST", "/api/v4/load_rebalance/%s/start" % nodes[0].name, OPTS)
+        k = 0
+        for index, n in enumerate(layout):
+            for _ in range(n):
+                fleet.connect("rb-%02d" % k, index)
+                k += 1
+        assert [node_connections(n) for n in nodes] == layout
+        coordinator = nodes[0]
+        status, body = nodes[1].api("POST", "/api/v4/load_rebalance/%s/start" % coordinator.name, OPTS)
         assert (status, body) == (200, {"code": 0, "data": []}), body
-        status, body = nodes[0].api("POST", "/api/v4/load_rebalance/%s/start" % nodes[0].name, OPTS)
+        status, body = coordinator.api("POST", "/api/v4/load_rebalance/%s/start" % coordinator.name, OPTS)
         assert (status, body["code"], body["message"]) == (200, 400, "already_started"), body
-        # the donor answers 503 to load balancers while the run lasts
-        assert nodes[0].api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503
+        # donors answer 503 to load balancers while the run lasts
+        donors = [n for n, count in zip(nodes, layout) if count > total / len(layout)]
+        assert all(d.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503 for d in donors)
         deadline = time.monotonic() + 25
         result = None
         while time.monotonic() < deadline:
             fleet.serve(0.3)
-            st = nodes[0].api("GET", "/api/v4/load_rebalance/status")[1]
+            st = coordinator.api("GET", "/api/v4/load_rebalance/status")[1]
             if st.get("status") == "disabled" and "last_result" in st:
                 result = st["last_result"]
                 break
@@ -96,11 +110,14 @@ def test_rebalance_moves_connections_until_within_thresholds(cluster):
         fleet.serve(0.5)
         counts = [node_connections(n) for n in nodes]
         print("connections per node after the rebalance:", counts, "result:", result)
-        assert counts[0] < 45, counts  # something moved
-        assert sum(counts) == 45, counts
-        avg_recipients = (counts[1] + counts[2]) / 2
-        assert counts[0] - avg_recipients <= OPTS["abs_conn_threshold"] or counts[0] <= avg_recipients * 1.1, counts
-        assert nodes[0].api("GET", "/api/v4/load_rebalance/availability_check")[0] == 200
+        assert sum(counts) == total, counts
+        donor_counts = [counts[i] for i, n in enumerate(layout) if n > total / len(layout)]
+        recipient_counts = [counts[i] for i, n in enumerate(layout) if n <= total / len(layout)]
+        donor_avg = sum(donor_counts) / len(donor_counts)
+        recipient_avg = sum(recipient_counts) / len(recipient_counts)
+        assert recipient_avg > 0, counts  # something moved
+        assert donor_avg - recipient_avg <= OPTS["abs_conn_threshold"] or donor_avg <= recipient_avg * OPTS["rel_conn_threshold"], counts
+        assert all(d.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 200 for d in donors)
     finally:
         fleet.close()
 
