@@ -97,6 +97,7 @@ void add_clients_commands(CLI::App& app, Context& ctx);
 void add_users_commands(CLI::App& app, Context& ctx);
 void add_api_keys_commands(CLI::App& app, Context& ctx);
 void add_cluster_commands(CLI::App& app, Context& ctx);
+void add_rebalance_commands(CLI::App& app, Context& ctx);  // rebalance ..., eviction status
 
 // Small JSON helpers for printing.
 std::string text(const nlohmann::json& v, const char* null_text = "undefined");  // strings unquoted

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   add_users_commands(app, ctx);
   add_api_keys_commands(app, ctx);
   add_cluster_commands(app, ctx);
+  add_rebalance_commands(app, ctx);
 
   try {
     app.parse(argc, argv);
@@ -46,17 +47,30 @@ int main(int argc, char** argv) {
     }
     // CLI11 reports an unknown command word as "A subcommand is required": name it instead.
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      // `rebalance` / `eviction` without (or with an unknown) command: their usage text, as emqx_ctl.
+      CLI::App* group = nullptr;
+      for (auto* sub : app.get_subcommands()) {
+        if (sub->get_name() == "rebalance" || sub->get_name() == "eviction") group = sub;
+      }
       if (auto rest = app.remaining(true); !rest.empty()) {
-        std::cerr << "Unknown command: " << rest.front() << "\nRun with --help for more information.\n";
+        std::cerr << "Unknown command: " << rest.front() << "\n";
+        if (group == nullptr) {
+          std::cerr << "Run with --help for more information.\n";
+          return 2;
+        }
+      }
+      if (group != nullptr) {
+        std::cerr << group->help();
         return 2;
       }
     }
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  c.config_given = config_opt->count() > 0;
-  c.user_given = user_opt->count() > 0;
-  c.password_given = password_opt->count() > 0;
+  // (`rebalance start|plan` may have met these among their own arguments already)
+  c.config_given = c.config_given || config_opt->count() > 0;
+  c.user_given = c.user_given || user_opt->count() > 0;
+  c.password_given = c.password_given || password_opt->count() > 0;
 
   if (!ctx.action) {  // a group without its subcommand is caught by require_subcommand; be safe
     std::cerr << app.help();
