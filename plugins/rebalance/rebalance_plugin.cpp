@@ -103,10 +103,12 @@ class RebalancePlugin final : public plugin::Plugin {
             "");
     }));
     methods_.push_back(cluster.register_method("rebalance.start.v1", [this](const Json& a, plugin::Done reply) {
-      auto opts = parse_rebalance_body(body_of(a), cluster_view());
-      if (!opts) return reply(invalid(opts.error()), "");
-      if (!opts->nodes) opts->nodes = cluster_view().available;
-      rebalance_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
+      with_cluster_view([this, body = body_of(a), reply](ClusterView view) {
+        auto opts = parse_rebalance_body(body, view);
+        if (!opts) return reply(invalid(opts.error()), "");
+        if (!opts->nodes) opts->nodes = view.available;
+        rebalance_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
+      });
     }));
     methods_.push_back(cluster.register_method("rebalance.stop.v1", [this](const Json&, plugin::Done reply) {
       rebalance_->stop([reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
@@ -148,10 +150,37 @@ class RebalancePlugin final : public plugin::Plugin {
     return v;
   }
 
+  // The view with `available` = running members whose eviction agent is disabled (D12), asked of
+  // every running member; a member that does not answer is not available.
+  void with_cluster_view(std::function<void(ClusterView)> then) {
+    struct Gather {
+      ClusterView view;
+      std::size_t remaining = 0;
+      std::function<void(ClusterView)> then;
+    };
+    auto g = std::make_shared<Gather>();
+    g->then = std::move(then);
+    std::vector<std::string> running;
+    for (const auto& m : ctx_->cluster.members()) {
+      g->view.members.push_back(m.name);
+      if (m.running) running.push_back(m.name);
+    }
+    g->remaining = running.size();
+    for (const auto& node : running)
+      ctx_->cluster.call(node, "rebalance.agent.v1", Json::object(), [g, node](std::optional<Json> r, std::string) {
+        if (r && r->is_object() && !r->value("enabled", true)) g->view.available.push_back(node);
+        if (--g->remaining > 0) return;
+        std::sort(g->view.available.begin(), g->view.available.end());
+        g->then(std::move(g->view));
+      });
+  }
+
   void start_evacuation_here(const std::string& body, plugin::Done reply) {
-    auto opts = parse_evacuation_body(body.empty() ? "{}" : body, cluster_view());
-    if (!opts) return reply(invalid(opts.error()), "");
-    evacuation_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
+    with_cluster_view([this, body, reply](ClusterView view) {
+      auto opts = parse_evacuation_body(body.empty() ? "{}" : body, view);
+      if (!opts) return reply(invalid(opts.error()), "");
+      evacuation_->start(*opts, [reply](boost::system::error_code ec) { reply(result_json(ec), ""); });
+    });
   }
 
   // The answer to a start/stop/plan/status call on `node`, in the conventions of `api` (D1):
@@ -231,7 +260,7 @@ class RebalancePlugin final : public plugin::Plugin {
   void plan(const Json& a, plugin::Done reply) {
     auto opts = parse_rebalance_body(body_of(a), cluster_view());
     if (!opts) return reply(invalid(opts.error()), "");
-    std::vector<std::string> nodes = opts->nodes ? *opts->nodes : cluster_view().available;
+    std::vector<std::string> nodes = opts->nodes ? *opts->nodes : cluster_view().available;  // running members
     struct Gather {
       NodeCountMap counts;
       std::size_t remaining;

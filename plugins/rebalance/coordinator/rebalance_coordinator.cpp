@@ -137,6 +137,7 @@ void RebalanceCoordinator::run(Commands cmds) {
       for (const auto& node : en->nodes) {
         Json args{{"coordinator", self}, {"kind", en->kind}, {"allow_connections", en->allow_connections}};
         if (en->server_reference) args["server_reference"] = *en->server_reference;
+        if (auto v = fsm_.donor_view(node)) args["view"] = to_json(*v);  // the donor's status from the start
         ctx_.cluster.call(node, "rebalance.donor.enable.v1", args,
                           [this, alive = alive_, token = en->token, node](std::optional<Json> r, std::string error) {
                             if (!*alive) return;
@@ -267,6 +268,7 @@ void RebalanceCoordinator::donor_enable(const Json& a, plugin::Done reply) {
     donor_->coordinator = coordinator;
   }
   donor_->lease_until = ctx_.clock.now() + kDonorLease;
+  if (a.contains("view")) donor_->view = donor_view_from_json(a["view"]);
   check_lease();
   reply(Json{{"ok", true}}, "");
 }
