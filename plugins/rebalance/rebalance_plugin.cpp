@@ -1,5 +1,7 @@
 #include "rebalance/rebalance_plugin.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "rebalance/agent/eviction_agent.hpp"
@@ -224,28 +226,42 @@ class RebalancePlugin final : public plugin::Plugin {
     });
   }
 
+  // §6.6 over every running node; a node that has not answered within 2 s is listed under
+  // "unreachable" instead of holding the answer up (D14).
   void global_status(ApiVersion api, plugin::HttpReply reply) {
     struct Gather {
       Json evacuations = Json::array();
       Json rebalances = Json::array();
-      std::size_t remaining = 0;
+      std::set<std::string> waiting;
       plugin::HttpReply reply;
+      ApiVersion api;
+      plugin::Registration deadline;
+      bool answered = false;
+      void finish() {
+        if (answered) return;
+        answered = true;
+        deadline.reset();
+        Json body{{"rebalances", rebalances}, {"evacuations", evacuations}};
+        if (api == ApiVersion::v5) body["purges"] = Json::array();
+        if (!waiting.empty()) body["unreachable"] = Json(std::vector<std::string>(waiting.begin(), waiting.end()));
+        reply(json_reply(200, body));
+      }
     };
     auto g = std::make_shared<Gather>();
     g->reply = std::move(reply);
-    std::vector<std::string> running;
+    g->api = api;
     for (const auto& m : ctx_->cluster.members())
-      if (m.running) running.push_back(m.name);
-    g->remaining = running.size();
-    for (const auto& node : running)
+      if (m.running) g->waiting.insert(m.name);
+    g->deadline = ctx_->timers.after(std::chrono::seconds(2), [g] { g->finish(); });
+    for (const std::string node : std::vector<std::string>(g->waiting.begin(), g->waiting.end()))
       ctx_->cluster.call(node, "rebalance.global_entry.v1", Json{{"api", api == ApiVersion::v5 ? "v5" : "v4"}},
-                         [g, api](std::optional<Json> r, std::string) {
-                           if (r && r->is_object() && (*r)["evacuation"].is_object()) g->evacuations.push_back((*r)["evacuation"]);
-                           if (r && r->is_object() && (*r)["rebalance"].is_object()) g->rebalances.push_back((*r)["rebalance"]);
-                           if (--g->remaining > 0) return;
-                           Json body{{"rebalances", g->rebalances}, {"evacuations", g->evacuations}};
-                           if (api == ApiVersion::v5) body["purges"] = Json::array();
-                           g->reply(json_reply(200, body));
+                         [g, node](std::optional<Json> r, std::string) {
+                           if (g->answered) return;
+                           if (!r) return;  // stays in `waiting`: reported unreachable at the deadline
+                           g->waiting.erase(node);
+                           if (r->is_object() && (*r)["evacuation"].is_object()) g->evacuations.push_back((*r)["evacuation"]);
+                           if (r->is_object() && (*r)["rebalance"].is_object()) g->rebalances.push_back((*r)["rebalance"]);
+                           if (g->waiting.empty()) g->finish();
                          });
   }
 
