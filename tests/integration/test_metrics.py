@@ -37,6 +37,16 @@ FAMILIES = {
     "tidemq_uptime_seconds": "gauge",
     "tidemq_process_resident_memory_bytes": "gauge",
     "tidemq_process_open_fds": "gauge",
+    # the rebalance plugin (issue 5)
+    "tidemq_rebalance_state": "gauge",
+    "tidemq_rebalance_connections_evicted": "counter",
+    "tidemq_rebalance_sessions_migrated": "counter",
+    "tidemq_rebalance_sessions_migration_failed": "counter",
+    "tidemq_rebalance_connections_remaining": "gauge",
+    "tidemq_rebalance_sessions_remaining": "gauge",
+    "tidemq_rebalance_eta_seconds": "gauge",
+    "tidemq_rebalance_messages_lost": "counter",
+    "tidemq_rebalance_migration_audit_mismatches": "counter",
 }
 
 
