@@ -253,7 +253,8 @@ class RebalancePlugin final : public plugin::Plugin {
     for (const auto& m : ctx_->cluster.members())
       if (m.running) g->waiting.insert(m.name);
     g->deadline = ctx_->timers.after(std::chrono::seconds(2), [g] { g->finish(); });
-    for (const std::string node : std::vector<std::string>(g->waiting.begin(), g->waiting.end()))
+    const std::vector<std::string> nodes(g->waiting.begin(), g->waiting.end());  // `waiting` shrinks as they answer
+    for (const auto& node : nodes)
       ctx_->cluster.call(node, "rebalance.global_entry.v1", Json{{"api", api == ApiVersion::v5 ? "v5" : "v4"}},
                          [g, node](std::optional<Json> r, std::string) {
                            if (g->answered) return;

@@ -1,34 +1,29 @@
 #include "rebalance/coordinator/evacuation_coordinator.hpp"
 
-#include <spdlog/spdlog.h>
+#include "rebalance/coordinator/command_log.hpp"
 
 namespace tidemq::rebalance {
 
 namespace {
-
-constexpr auto kPaceTick = std::chrono::milliseconds(10);  // evictions spread within each second
-constexpr int kMaxAttempts = 3;                             // D10
-
-std::shared_ptr<spdlog::logger> logger() {
-  if (auto l = spdlog::get("rebalance")) return l;
-  auto l = spdlog::default_logger()->clone("rebalance");
-  spdlog::register_logger(l);
-  return l;
-}
-
+constexpr int kMaxAttempts = 3;  // D10
 }  // namespace
 
 EvacuationCoordinator::EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter,
                                              Timing timing)
-    : ctx_(ctx), agent_(agent), limiter_(limiter), fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)), store_(ctx.data_dir) {}
+    : ctx_(ctx),
+      agent_(agent),
+      limiter_(limiter),
+      fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)),
+      store_(ctx.data_dir),
+      pacer_(agent, limiter, ctx.timers) {}
 
 EvacuationCoordinator::~EvacuationCoordinator() { *alive_ = false; }
 
 void EvacuationCoordinator::restore() {
   auto loaded = store_.load();
   if (!loaded) return;
-  for (const auto& w : loaded->warnings) logger()->warn("{}", w);
-  logger()->warn("resuming the evacuation recorded in {}: MQTT connections are refused", store_.path().string());
+  for (const auto& w : loaded->warnings) rebalance_logger()->warn("{}", w);
+  rebalance_logger()->warn("resuming the evacuation recorded in {}: MQTT connections are refused", store_.path().string());
   feed(ev::EvacuationRestore{loaded->options, agent_.connection_count(), agent_.session_count(),
                              !agent_.enabled() || agent_.kind() == std::string(kKindEvacuation)});
 }
@@ -57,7 +52,7 @@ void EvacuationCoordinator::stop(ReplyFn reply) {
 void EvacuationCoordinator::feed(const EvacuationEvent& e) { run(fsm_.handle(e)); }
 
 void EvacuationCoordinator::run(Commands cmds) {
-  auto log = logger();
+  auto log = rebalance_logger();
   for (std::size_t i = 0; i < cmds.size(); ++i) {
     const Command& c = cmds[i];
     if (auto* arm = std::get_if<cmd::ArmTimer>(&c)) {
@@ -82,15 +77,17 @@ void EvacuationCoordinator::run(Commands cmds) {
       agent_.set_reference_picker(nullptr);
       loads_.clear();
       loads_at_ = {};
-      conn_backlog_ = 0;
-      pacer_.reset();
+      pacer_.stop();
       failures_.clear();
     } else if (auto* ec = std::get_if<cmd::EvictConnections>(&c)) {
-      // The FSM asks once per tick; the limiter spreads the batch over the second (issue 5).
-      limiter_.set_rate(fsm_.options().conn_evict_rate);
-      conn_backlog_ = ec->count;
-      paced_since_ = ctx_.clock.now();
-      pace();
+      // The FSM asks once per tick; the pacer spreads the batch over the second (issue 5). With
+      // least_loaded it waits (up to 2 s) for the first loads, so nobody gets the static fallback.
+      std::function<bool()> hold;
+      if (fsm_.options().redirect_least_loaded) {
+        const auto since = ctx_.clock.now();
+        hold = [this, since] { return loads_at_ == util::TimePoint{} && ctx_.clock.now() - since < std::chrono::seconds(2); };
+      }
+      pacer_.evict(ec->count, fsm_.options().conn_evict_rate, std::move(hold));
     } else if (auto* m = std::get_if<cmd::MigrateSessions>(&c)) {
       migrate(*m);
     } else if (auto* p = std::get_if<cmd::Persist>(&c)) {
@@ -110,37 +107,10 @@ void EvacuationCoordinator::run(Commands cmds) {
         pending.reset();
         fn(r->ec);
       }
-    } else if (auto* fin = std::get_if<cmd::Finished>(&c)) {
-      log->info("evacuation finished: {}{}", to_string(fin->result), fin->reason ? " (" + *fin->reason + ")" : "");
-    } else if (auto* ph = std::get_if<cmd::PhaseChanged>(&c)) {
-      log->info("{}: state {}", ph->process, ph->state);
-    } else if (auto* l = std::get_if<cmd::Log>(&c)) {
-      log->log(l->level == LogLevel::error ? spdlog::level::err : l->level == LogLevel::warn ? spdlog::level::warn : spdlog::level::info,
-               "{}", l->message);
+    } else {
+      log_command(c);
     }
   }
-}
-
-void EvacuationCoordinator::pace() {
-  if (conn_backlog_ == 0 || !agent_.enabled()) {
-    pacer_.reset();
-    return;
-  }
-  // least_loaded: wait (a little) for the first loads, so that nobody gets the static fallback.
-  const bool loads_missing = fsm_.options().redirect_least_loaded && loads_at_ == util::TimePoint{} &&
-                             ctx_.clock.now() - paced_since_ < std::chrono::seconds(2);
-  const std::uint64_t n = loads_missing ? 0 : limiter_.obtain_up_to(conn_backlog_);
-  if (n > 0) {
-    const std::size_t told = agent_.evict_connections(static_cast<std::size_t>(n));
-    conn_backlog_ = told < n ? 0 : conn_backlog_ - n;  // fewer left than asked: the backlog is done
-  }
-  if (conn_backlog_ == 0) {
-    pacer_.reset();
-    return;
-  }
-  pacer_ = ctx_.timers.after(kPaceTick, [this, alive = alive_] {
-    if (*alive) pace();
-  });
 }
 
 std::optional<std::string> EvacuationCoordinator::least_loaded_reference() {
@@ -237,7 +207,7 @@ void EvacuationCoordinator::migrate(const cmd::MigrateSessions& c) {
                             int& attempts = failures_[id];
                             if (++attempts == kMaxAttempts) {
                               ++done.given_up;
-                              logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
+                              rebalance_logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
                             } else if (attempts < kMaxAttempts) {
                               ++done.failed;
                             }

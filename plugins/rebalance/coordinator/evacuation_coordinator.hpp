@@ -10,6 +10,7 @@
 #include <string>
 
 #include "rebalance/agent/eviction_agent.hpp"
+#include "rebalance/coordinator/eviction_pacer.hpp"
 #include "rebalance/core/evacuation_fsm.hpp"
 #include "rebalance/core/evacuation_store.hpp"
 #include "rebalance/core/rate_limiter.hpp"
@@ -39,7 +40,6 @@ class EvacuationCoordinator {
   void run(Commands cmds);
   void fetch_counts(const cmd::FetchCounts& c);
   void migrate(const cmd::MigrateSessions& c);
-  void pace();  // drains queued connection evictions through the rate limiter
   // redirect_policy = least_loaded: the MQTT address of the available node with the fewest
   // connections (loads refreshed every second; each pick counts as one more connection there).
   std::optional<std::string> least_loaded_reference();
@@ -51,14 +51,12 @@ class EvacuationCoordinator {
   EvacuationFsm fsm_;
   EvacuationStore store_;
   plugin::Registration timer_;
-  plugin::Registration pacer_;
-  std::uint64_t conn_backlog_ = 0;  // connections still to evict, released through the limiter
+  EvictionPacer pacer_;
   std::optional<ReplyFn> pending_start_, pending_stop_;
   std::vector<NodeId> recipients_;
   std::map<core::ClientId, int> failures_;  // migration attempts that failed, per client (D10)
   std::map<NodeId, std::uint64_t> loads_;    // connections per available node (least_loaded)
   util::TimePoint loads_at_{};
-  util::TimePoint paced_since_{};
   bool loads_pending_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

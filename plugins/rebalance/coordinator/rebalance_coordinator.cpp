@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include <spdlog/spdlog.h>
+#include "rebalance/coordinator/command_log.hpp"
 
 namespace tidemq::rebalance {
 
@@ -10,15 +10,7 @@ namespace {
 
 using plugin::Json;
 constexpr auto kRenewEvery = std::chrono::milliseconds(1000);
-constexpr auto kPaceTick = std::chrono::milliseconds(10);
 constexpr int kMaxAttempts = 3;  // D10
-
-std::shared_ptr<spdlog::logger> logger() {
-  if (auto l = spdlog::get("rebalance")) return l;
-  auto l = spdlog::default_logger()->clone("rebalance");
-  spdlog::register_logger(l);
-  return l;
-}
 
 boost::system::error_code error_from(const std::string& token) {
   for (auto e : {RebalanceErrc::already_started, RebalanceErrc::not_started, RebalanceErrc::agent_busy,
@@ -31,7 +23,11 @@ boost::system::error_code error_from(const std::string& token) {
 }  // namespace
 
 RebalanceCoordinator::RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing)
-    : ctx_(ctx), agent_(agent), limiter_(limiter), fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)) {
+    : ctx_(ctx),
+      agent_(agent),
+      limiter_(limiter),
+      fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)),
+      pacer_(agent, limiter, ctx.timers) {
   node_events_ = ctx_.cluster.on_node_event([this](const std::string& node, bool up) {
     if (up) return;
     if (fsm_.busy()) feed(ev::NodeDown{node});
@@ -70,9 +66,7 @@ void RebalanceCoordinator::register_methods(std::vector<plugin::Registration>& o
   }));
   out.push_back(cl.register_method("rebalance.donor.evict_conns.v1", [this](const Json& a, plugin::Done reply) {
     if (!donor_) return reply(Json{{"error", "agent_disabled"}}, "");
-    limiter_.set_rate(a.value("rate", kDefaultConnEvictRate));
-    donor_->conn_backlog = a.value("count", std::uint64_t{0});
-    donor_pace();
+    pacer_.evict(a.value("count", std::uint64_t{0}), a.value("rate", kDefaultConnEvictRate));
     reply(Json{{"done", a.value("count", std::uint64_t{0})}}, "");
   }));
   out.push_back(cl.register_method("rebalance.donor.evict_sessions.v1", [this](const Json& a, plugin::Done reply) {
@@ -91,7 +85,7 @@ void RebalanceCoordinator::register_methods(std::vector<plugin::Registration>& o
             int attempts = donor_ ? ++donor_->failures[id] : kMaxAttempts;
             if (attempts == kMaxAttempts) {
               out["given_up"] = out["given_up"].get<std::uint64_t>() + 1;
-              logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
+              rebalance_logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
             } else if (attempts < kMaxAttempts) {
               out["failed"] = out["failed"].get<std::uint64_t>() + 1;
             }
@@ -122,7 +116,6 @@ void RebalanceCoordinator::stop(ReplyFn reply) {
 void RebalanceCoordinator::feed(const RebalanceEvent& e) { run(fsm_.handle(e)); }
 
 void RebalanceCoordinator::run(Commands cmds) {
-  auto log = logger();
   const std::string self = ctx_.cluster.self();
   for (const Command& c : cmds) {
     if (auto* arm = std::get_if<cmd::ArmTimer>(&c)) {
@@ -146,7 +139,7 @@ void RebalanceCoordinator::run(Commands cmds) {
                               ec = make_error_code(RebalanceErrc::rpc_failed);
                             else if (r->contains("error"))
                               ec = error_from((*r)["error"].get<std::string>());
-                            if (!r) logger()->warn("enabling the agent on {} failed: {}", node, error);
+                            if (!r) rebalance_logger()->warn("enabling the agent on {} failed: {}", node, error);
                             feed(ev::AgentReply{token, node, ec});
                           });
       }
@@ -188,14 +181,8 @@ void RebalanceCoordinator::run(Commands cmds) {
         pending.reset();
         fn(r->ec);
       }
-    } else if (auto* fin = std::get_if<cmd::Finished>(&c)) {
-      log->log(fin->result == RunResult::aborted ? spdlog::level::warn : spdlog::level::info, "rebalance finished: {}{}",
-               to_string(fin->result), fin->reason ? " (" + *fin->reason + ")" : "");
-    } else if (auto* ph = std::get_if<cmd::PhaseChanged>(&c)) {
-      log->info("{}: state {}", ph->process, ph->state);
-    } else if (auto* l = std::get_if<cmd::Log>(&c)) {
-      log->log(l->level == LogLevel::error ? spdlog::level::err : l->level == LogLevel::warn ? spdlog::level::warn : spdlog::level::info,
-               "{}", l->message);
+    } else {
+      log_command(c);
     }
   }
 }
@@ -283,22 +270,10 @@ void RebalanceCoordinator::check_lease() {
 
 void RebalanceCoordinator::donor_release(const std::string& why) {
   if (!donor_) return;
-  logger()->info("rebalance donor role released ({}), coordinator {}", why, donor_->coordinator);
+  rebalance_logger()->info("rebalance donor role released ({}), coordinator {}", why, donor_->coordinator);
   agent_.disable(std::string(kKindRebalance));
+  pacer_.stop();
   donor_.reset();
-}
-
-void RebalanceCoordinator::donor_pace() {
-  if (!donor_ || donor_->conn_backlog == 0) return;
-  const std::uint64_t n = limiter_.obtain_up_to(donor_->conn_backlog);
-  if (n > 0) {
-    const std::size_t told = agent_.evict_connections(static_cast<std::size_t>(n));
-    donor_->conn_backlog = told < n ? 0 : donor_->conn_backlog - n;
-  }
-  if (donor_->conn_backlog == 0) return;
-  donor_->pacer = ctx_.timers.after(kPaceTick, [this, alive = alive_] {
-    if (*alive) donor_pace();
-  });
 }
 
 std::optional<Json> RebalanceCoordinator::donor_status(ApiVersion api) const {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "rebalance/agent/eviction_agent.hpp"
+#include "rebalance/coordinator/eviction_pacer.hpp"
 #include "rebalance/core/rate_limiter.hpp"
 #include "rebalance/core/rebalance_fsm.hpp"
 #include "tidemq/plugin/plugin.hpp"
@@ -60,12 +61,10 @@ class RebalanceCoordinator {
     util::TimePoint lease_until{};
     std::optional<DonorView> view;
     plugin::Registration check;
-    std::uint64_t conn_backlog = 0;
-    plugin::Registration pacer;
     std::map<core::ClientId, int> failures;
   };
   std::optional<DonorRole> donor_;
-  void donor_pace();
+  EvictionPacer pacer_;  // the donor's connection evictions
 };
 
 }  // namespace tidemq::rebalance
