@@ -7,11 +7,14 @@ namespace tidemq::rebalance {
 namespace {
 constexpr std::uint8_t kUseAnotherServer = 0x9C;
 constexpr int kAdmissionPriority = 110;  // spec §4.3: after the built-in checks, before others
+constexpr std::size_t kMigrationsInFlight = 32;
 }  // namespace
 
 struct MigrationRun {
   std::vector<core::ClientId> ids;
   std::size_t next = 0;
+  std::size_t in_flight = 0;
+  bool finished = false;
   std::vector<std::string> targets;
   EvictionAgent::MigrationReport report;
   std::function<void(EvictionAgent::MigrationReport)> done;
@@ -80,15 +83,25 @@ void EvictionAgent::evict_sessions(std::size_t n, std::vector<std::string> targe
   for (auto& id : broker_.pick_sessions(n + skip.size(), filter))
     if (!skip.contains(id) && run->ids.size() < n) run->ids.push_back(std::move(id));
   run->targets = std::move(targets);
-  migrate_next(run);
+  if (run->ids.empty()) return run->done(std::move(run->report));
+  // A few migrations in flight at once: each is a round trip to its target node.
+  for (std::size_t i = 0; i < kMigrationsInFlight && run->next < run->ids.size(); ++i) migrate_next(run);
 }
 
 void EvictionAgent::migrate_next(std::shared_ptr<MigrationRun> run) {
-  if (run->next >= run->ids.size()) return run->done(std::move(run->report));
+  if (run->next >= run->ids.size()) {
+    if (run->in_flight == 0 && !run->finished) {
+      run->finished = true;
+      run->done(std::move(run->report));
+    }
+    return;
+  }
   const core::ClientId id = run->ids[run->next];
   const std::string target = run->targets[run->next % run->targets.size()];
   ++run->next;
+  ++run->in_flight;
   cluster_.migrate_session(id, target, [this, run, id](std::string error) {
+    --run->in_flight;
     if (error.empty()) {
       ++run->report.migrated;
       ++totals_.sessions_migrated;
