@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ const char* mode_name(Mode m) {
     case Mode::pub: return "pub";
     case Mode::sub: return "sub";
     case Mode::pubsub: return "pubsub";
+    case Mode::takeover: return "takeover";
   }
   return "?";
 }
@@ -102,7 +104,7 @@ class ErrorLog {
 // What every worker needs to know, fixed before the workers start.
 struct Shared {
   const Options& opt;
-  tcp::endpoint target;
+  std::vector<asio::ip::address> pub_addrs, sub_addrs;  // resolved hosts / sub_hosts
   std::vector<asio::ip::address> src;
   std::uint8_t level = mq::kV5;  // protocol level on the wire
   ErrorLog errors;
@@ -143,6 +145,7 @@ struct ConnSpec {
   std::uint64_t period_ns = 0;  // publisher: 0 = flat out
   std::uint64_t phase_ns = 0;   // publisher: offset of its first message
   std::uint32_t src = 0;     // index into Shared::src
+  tcp::endpoint target;      // the broker (node) this connection goes to
 };
 
 class Worker;
@@ -382,7 +385,7 @@ void Conn::start() {
   t_start_ = now_ns();
   st_ = St::tcp_connecting;
   w_.st.started.add();
-  const auto& target = w_.sh.target;
+  const auto& target = spec_.target;
   error_code ec;
   sock_.open(target.protocol(), ec);
   if (ec) return abort(fmt::format("socket: {}", ec.message()));
@@ -1032,6 +1035,113 @@ PercentileSet percentiles(const Histogram& h) {
   return {h.count(), h.quantile(0.50), h.quantile(0.90), h.quantile(0.99), h.quantile(0.999), h.max(), h.mean()};
 }
 
+std::string json_escape(const std::string& s);
+
+std::string base64(std::string_view in) {
+  static constexpr char kTab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const std::uint32_t v = (static_cast<std::uint8_t>(in[i]) << 16) | (static_cast<std::uint8_t>(in[i + 1]) << 8) |
+                            static_cast<std::uint8_t>(in[i + 2]);
+    out += {kTab[v >> 18], kTab[(v >> 12) & 63], kTab[(v >> 6) & 63], kTab[v & 63]};
+  }
+  if (i + 1 == in.size()) {
+    const std::uint32_t v = static_cast<std::uint8_t>(in[i]) << 16;
+    out += {kTab[v >> 18], kTab[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    const std::uint32_t v = (static_cast<std::uint8_t>(in[i]) << 16) | (static_cast<std::uint8_t>(in[i + 1]) << 8);
+    out += {kTab[v >> 18], kTab[(v >> 12) & 63], kTab[(v >> 6) & 63], '='};
+  }
+  return out;
+}
+
+// A minimal HTTP/1.1 GET (plain http only, "Connection: close", user:password@ → basic auth), for
+// --wait-routes. Fills `body` on a 2xx answer; bounded by a 2 s timeout.
+std::string redact(const std::string& url) {  // http://user:secret@host → http://user:***@host
+  const std::size_t start = url.find("://"), at = url.find('@');
+  if (start == std::string::npos || at == std::string::npos || at < start) return url;
+  const std::size_t colon = url.find(':', start + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+bool http_get(const std::string& url, std::string& body, std::string& err, int& status) {
+  status = 0;
+  std::string rest = url;
+  if (rest.rfind("http://", 0) != 0) {
+    err = "only http:// URLs";
+    return false;
+  }
+  rest = rest.substr(7);
+  const std::size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash), path = slash == std::string::npos ? "/" : rest.substr(slash);
+  std::string auth;
+  if (auto at = authority.rfind('@'); at != std::string::npos) {
+    auth = base64(authority.substr(0, at));
+    authority = authority.substr(at + 1);
+  }
+  std::string host = authority, port = "80";
+  if (auto colon = authority.rfind(':'); colon != std::string::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  try {
+    asio::io_context ioc;
+    tcp::socket sock(ioc);
+    tcp::resolver r(ioc);
+    std::string req = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", path, authority);
+    if (!auth.empty()) req += "Authorization: Basic " + auth + "\r\n";
+    req += "\r\n";
+    std::string resp;
+    error_code result = asio::error::timed_out;
+    bool finished = false;
+    asio::async_connect(sock, r.resolve(host, port), [&](const error_code& ec, const tcp::endpoint&) {
+      if (ec) {
+        result = ec;
+        finished = true;
+        return;
+      }
+      asio::async_write(sock, asio::buffer(req), [&](const error_code& ec2, std::size_t) {
+        if (ec2) {
+          result = ec2;
+          finished = true;
+          return;
+        }
+        asio::async_read(sock, asio::dynamic_buffer(resp), [&](const error_code& ec3, std::size_t) {
+          result = ec3 == asio::error::eof ? error_code{} : ec3;
+          finished = true;
+        });
+      });
+    });
+    ioc.run_for(std::chrono::seconds(2));
+    if (!finished) {
+      err = fmt::format("GET {}: timeout", redact(url));
+      return false;
+    }
+    if (result) {
+      err = fmt::format("GET {}: {}", redact(url), result.message());
+      return false;
+    }
+    const std::size_t sp = resp.find(' ');
+    const std::size_t hdr_end = resp.find("\r\n\r\n");
+    if (sp == std::string::npos || hdr_end == std::string::npos) {
+      err = fmt::format("GET {}: not an HTTP answer", redact(url));
+      return false;
+    }
+    status = std::atoi(resp.c_str() + sp + 1);
+    if (status < 200 || status > 299) {
+      err = fmt::format("GET {}: HTTP {}", redact(url), status);
+      return false;
+    }
+    body = resp.substr(hdr_end + 4);  // chunked framing, if any, does not hide a "topic":"..." match
+    return true;
+  } catch (const std::exception& e) {
+    err = fmt::format("GET {}: {}", redact(url), e.what());
+    return false;
+  }
+}
+
 class Runner {
  public:
   explicit Runner(const Options& o) : opt_(o), sh_{o} {}
@@ -1062,6 +1172,8 @@ class Runner {
   double cpu_run0_ = 0, cpu_run1_ = 0;
   double busy_run0_ = 0, busy_run1_ = 0;
   std::string phase_ = "setup";
+  double routes_wait_ms_ = -1;     // --wait-routes: how long until every filter was visible
+  std::size_t routes_missing_ = 0;
 
   // progress
   std::uint64_t next_report_ = 0;
@@ -1069,16 +1181,33 @@ class Runner {
   Totals last_;  // at the previous progress line
 };
 
-bool Runner::resolve() {
+bool resolve_hosts(const std::vector<std::string>& hosts, std::vector<asio::ip::address>& out) {
   asio::io_context ioc;
   tcp::resolver r(ioc);
-  error_code ec;
-  auto results = r.resolve(opt_.host, std::to_string(opt_.port), ec);
-  if (ec || results.empty()) {
-    fmt::print(stderr, "tidemq_bench: cannot resolve {}: {}\n", opt_.host, ec.message());
-    return false;
+  for (const auto& h : hosts) {
+    error_code ec;
+    auto results = r.resolve(h, "0", ec);
+    if (ec || results.empty()) {
+      fmt::print(stderr, "tidemq_bench: cannot resolve {}: {}\n", h, ec.message());
+      return false;
+    }
+    out.push_back(results.begin()->endpoint().address());
   }
-  sh_.target = results.begin()->endpoint();
+  return true;
+}
+
+// "h1:p1" or "h1:p1,h2:p2" (one entry per host/port pairing that connection indexes can reach).
+std::string targets_str(const std::vector<std::string>& hosts, const std::vector<std::uint16_t>& ports) {
+  std::string out;
+  const std::size_t n = std::max(hosts.size(), ports.size());
+  for (std::size_t i = 0; i < n; ++i)
+    out += fmt::format("{}{}:{}", i ? "," : "", hosts[i % hosts.size()], ports[i % ports.size()]);
+  return out;
+}
+
+bool Runner::resolve() {
+  error_code ec;
+  if (!resolve_hosts(opt_.hosts, sh_.pub_addrs) || !resolve_hosts(opt_.sub_hosts, sh_.sub_addrs)) return false;
   for (const auto& s : opt_.src_ips) {
     auto a = asio::ip::make_address(s, ec);
     if (ec) {
@@ -1094,6 +1223,15 @@ bool Runner::resolve() {
 void Runner::plan() {
   const Options& o = opt_;
   auto cid = [&](char role, long idx) { return fmt::format("{}_{}{}", o.prefix, role, idx); };
+  // Connection i of a role: host i % (number of hosts), port i % (number of ports).
+  auto pub_target = [&](int i) {
+    const auto k = static_cast<std::size_t>(i);
+    return tcp::endpoint(sh_.pub_addrs[k % sh_.pub_addrs.size()], o.ports[k % o.ports.size()]);
+  };
+  auto sub_target = [&](int i) {
+    const auto k = static_cast<std::size_t>(i);
+    return tcp::endpoint(sh_.sub_addrs[k % sh_.sub_addrs.size()], o.sub_ports[k % o.sub_ports.size()]);
+  };
   const long base = o.start_index;
   std::uint32_t src = 0;
   switch (o.mode) {
@@ -1103,6 +1241,7 @@ void Runner::plan() {
         s.role = Role::idle;
         s.index = static_cast<std::uint32_t>(i);
         s.client_id = cid('c', base + i);
+        s.target = pub_target(i);
         s.src = src++;
         idle_specs_.push_back(std::move(s));
       }
@@ -1114,6 +1253,7 @@ void Runner::plan() {
         s.index = static_cast<std::uint32_t>(i);
         s.client_id = cid('s', base + i);
         s.topic = expand(o.topic, base + i, s.client_id);
+        s.target = sub_target(i);
         s.src = src++;
         sub_specs_.push_back(std::move(s));
       }
@@ -1137,6 +1277,7 @@ void Runner::plan() {
         if (o.limit) s.limit = o.limit / P + (static_cast<std::uint64_t>(i) < o.limit % P ? 1 : 0);
         s.period_ns = period;
         s.phase_ns = period ? period * static_cast<std::uint64_t>(i) / static_cast<std::uint64_t>(P) : 0;
+        s.target = pub_target(i);
         s.src = src++;
         pub_specs_.push_back(std::move(s));
       }
@@ -1149,11 +1290,13 @@ void Runner::plan() {
         else if (o.layout == Layout::pairwise) s.topic = pub_specs_[static_cast<std::size_t>(i)].topic;
         else if (o.layout == Layout::fanin) s.topic = wildcard_of(o.topic);
         else s.topic = pub_specs_[0].topic;
+        s.target = sub_target(i);
         s.src = src++;
         sub_specs_.push_back(std::move(s));
       }
       break;
     }
+    case Mode::takeover: break;  // run_takeover()
   }
 }
 
@@ -1269,6 +1412,48 @@ int Runner::run() {
   group(sub_specs_);
   group(pub_specs_);
   group(idle_specs_);
+  // Cluster: a node forwards to a remote subscriber only once the subscriber's route has reached it,
+  // some time after the SUBACK. --wait-routes polls the publishers' node for every filter.
+  if (!o.wait_routes.empty() && !sub_specs_.empty() && !g_interrupted.load()) {
+    phase_ = "routes";
+    std::vector<std::string> needles;
+    for (const auto& sp : sub_specs_) needles.push_back("\"topic\":\"" + json_escape(sp.topic) + "\"");
+    std::sort(needles.begin(), needles.end());
+    needles.erase(std::unique(needles.begin(), needles.end()), needles.end());
+    const std::uint64_t t0 = now_ns();
+    std::uint64_t last_poll = 0;
+    std::size_t missing = needles.size();
+    std::string err;
+    wait(
+        [&] {
+          const std::uint64_t now = now_ns();
+          if (now - last_poll < 50 * kMs) return false;
+          last_poll = now;
+          std::string body;
+          int status = 0;
+          if (!http_get(o.wait_routes, body, err, status)) {
+            // Wrong credentials or URL: polling on would only lock the address out (HTTP 429).
+            return status == 401 || status == 403 || status == 404 || status == 429;
+          }
+          err.clear();
+          missing = 0;
+          for (const auto& n : needles)
+            if (body.find(n) == std::string::npos) ++missing;
+          return missing == 0;
+        },
+        t0 + static_cast<std::uint64_t>(std::max(o.connect_timeout, 10.0) * 1e9));
+    routes_wait_ms_ = static_cast<double>(now_ns() - t0) / 1e6;
+    routes_missing_ = missing;
+    if (missing)
+      fmt::print(stderr, "tidemq_bench: warning: {} of {} subscriber filters not in {} after {:.0f} ms{}{}\n", missing,
+                 needles.size(), redact(o.wait_routes), routes_wait_ms_, err.empty() ? "" : ": ", err);
+    else if (!o.quiet)
+      fmt::print("routes: all {} subscriber filters visible after {:.0f} ms\n", needles.size(), routes_wait_ms_);
+  }
+  if (o.settle_ms > 0 && !g_interrupted.load()) {
+    phase_ = "settle";
+    wait([] { return false; }, now_ns() + static_cast<std::uint64_t>(o.settle_ms * 1e6));
+  }
   t_setup_end_ = now_ns();
 
   // Run.
@@ -1436,7 +1621,10 @@ void Runner::finish_and_report(int& exit_code) {
   head += fmt::format(", MQTT {}", o.version == 5 ? "5.0" : "3.1.1");
   if (o.mode == Mode::sub) head += fmt::format(", QoS {}, filter '{}'", o.qos, sub_specs_.empty() ? "" : sub_specs_[0].topic);
   else if (o.mode != Mode::conn) head += fmt::format(", QoS {}, {} B payload", o.qos, o.payload_size);
-  head += fmt::format(", {}:{}, {} thread{}", o.host, o.port, o.threads, o.threads > 1 ? "s" : "");
+  const std::string pub_t = targets_str(o.hosts, o.ports), sub_t = targets_str(o.sub_hosts, o.sub_ports);
+  if (o.mode == Mode::pubsub && pub_t != sub_t) head += fmt::format(", pub {} / sub {}", pub_t, sub_t);
+  else head += fmt::format(", {}", o.mode == Mode::sub ? sub_t : pub_t);
+  head += fmt::format(", {} thread{}", o.threads, o.threads > 1 ? "s" : "");
   fmt::print("{}\n", head);
   fmt::print("connections: {} ok, {} failed", t.connected, t.conn_failed);
   if (!sub_specs_.empty()) fmt::print(", {} subscribed, {} subscribe failures", t.subscribed, t.sub_failed);
@@ -1501,6 +1689,8 @@ void Runner::finish_and_report(int& exit_code) {
     std::string j = "{";
     j += fmt::format("\"mode\":\"{}\",\"layout\":\"{}\",\"host\":\"{}\",\"port\":{},\"mqtt_version\":{},", mode_name(o.mode),
                      o.mode == Mode::pubsub ? layout_name(o.layout) : "", json_escape(o.host), o.port, o.version);
+    j += fmt::format("\"targets\":\"{}\",\"sub_targets\":\"{}\",", json_escape(targets_str(o.hosts, o.ports)),
+                     json_escape(targets_str(o.sub_hosts, o.sub_ports)));
     j += fmt::format("\"qos\":{},\"payload_size\":{},\"threads\":{},\"planned_connections\":{},\"pubs\":{},\"subs\":{},",
                      o.qos, o.payload_size, o.threads, planned, pub_specs_.size(), sub_specs_.size());
     j += fmt::format("\"target_rate\":{},\"interval_ms\":{},", o.rate, o.interval_ms);
@@ -1511,6 +1701,8 @@ void Runner::finish_and_report(int& exit_code) {
     json_percentiles(j, "connack", ck);
     j += "},";
     j += fmt::format("\"window_seconds\":{:.4f},", window);
+    if (routes_wait_ms_ >= 0)
+      j += fmt::format("\"routes_wait_ms\":{:.1f},\"routes_missing\":{},", routes_wait_ms_, routes_missing_);
     j += fmt::format("\"publish\":{{\"sent\":{},\"sent_total\":{},\"rate\":{:.1f},\"acked\":{},\"refused\":{},",
                      sent_window, t.pub_sent, static_cast<double>(sent_window) / window, t.pub_acked, t.pub_errors);
     json_percentiles(j, "ack_latency", ap);
@@ -1540,9 +1732,358 @@ void Runner::finish_and_report(int& exit_code) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// takeover: one persistent MQTT 5 session handed back and forth between two brokers (cluster nodes).
+
+// A blocking-style MQTT connection on a non-blocking socket, every step bounded by a deadline.
+class SyncConn {
+ public:
+  enum class Read { packet, timeout, eof, error };
+
+  explicit SyncConn(std::uint8_t level) : level_(level) {}
+  ~SyncConn() { close(); }
+  SyncConn(const SyncConn&) = delete;
+  SyncConn& operator=(const SyncConn&) = delete;
+
+  bool open() const { return fd_ >= 0; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    rbuf_.clear();
+  }
+
+  bool connect(const tcp::endpoint& ep, const asio::ip::address* src, std::uint64_t deadline, std::string& err) {
+    close();
+    fd_ = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return fail(err, fmt::format("socket: {}", std::strerror(errno)));
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (src) {
+      ::setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      tcp::endpoint local(*src, 0);
+      if (::bind(fd_, local.data(), static_cast<socklen_t>(local.size())) != 0)
+        return fail(err, fmt::format("bind {}: {}", src->to_string(), std::strerror(errno)));
+    }
+    if (::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+      if (errno != EINPROGRESS) return fail(err, fmt::format("connect: {}", std::strerror(errno)));
+      if (!wait_fd(POLLOUT, deadline)) return fail(err, "TCP connect timeout");
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &soerr, &len);
+      if (soerr) return fail(err, fmt::format("connect: {}", std::strerror(soerr)));
+    }
+    return true;
+  }
+
+  bool send(const mq::Packet& p, std::uint64_t deadline, std::string& err) {
+    std::string out;
+    mq::encode_packet(p, level_, out);
+    std::size_t off = 0;
+    while (off < out.size()) {
+      const ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!wait_fd(POLLOUT, deadline)) return fail(err, "write timeout");
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        return fail(err, fmt::format("write: {}", std::strerror(errno)));
+      }
+    }
+    return true;
+  }
+
+  Read read(mq::Packet& p, std::uint64_t deadline, std::string& err) {
+    for (;;) {
+      if (!rbuf_.empty()) {
+        std::size_t consumed = 0;
+        mq::DecodeError de;
+        auto st = mq::decode_packet(rbuf_, level_, UINT32_MAX, p, consumed, de);
+        if (st == mq::DecodeStatus::ok) {
+          rbuf_.erase(0, consumed);
+          return Read::packet;
+        }
+        if (st == mq::DecodeStatus::error) {
+          err = fmt::format("malformed packet from the broker (0x{:02x}: {})", de.reason, de.message);
+          return Read::error;
+        }
+      }
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        rbuf_.append(buf, static_cast<std::size_t>(n));
+      } else if (n == 0) {
+        return Read::eof;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!wait_fd(POLLIN, deadline)) return Read::timeout;
+      } else if (errno != EINTR) {
+        err = fmt::format("read: {}", std::strerror(errno));
+        return Read::error;
+      }
+    }
+  }
+
+ private:
+  bool fail(std::string& err, std::string msg) {
+    err = std::move(msg);
+    close();
+    return false;
+  }
+  bool wait_fd(short events, std::uint64_t deadline) {
+    for (;;) {
+      const std::uint64_t now = now_ns();
+      if (now >= deadline) return false;
+      pollfd pfd{fd_, events, 0};
+      const int ms = static_cast<int>(std::min<std::uint64_t>((deadline - now + kMs - 1) / kMs, 1000));
+      const int r = ::poll(&pfd, 1, ms);
+      if (r > 0) return true;
+      if (r < 0 && errno != EINTR) return false;
+      if (g_interrupted.load()) return false;
+    }
+  }
+
+  std::uint8_t level_;
+  int fd_ = -1;
+  std::string rbuf_;
+};
+
+int run_takeover(const Options& o) {
+  std::vector<asio::ip::address> a_addr, b_addr;
+  if (!resolve_hosts({o.hosts[0]}, a_addr) || !resolve_hosts({o.sub_hosts[0]}, b_addr)) return 2;
+  const tcp::endpoint node[2] = {tcp::endpoint(a_addr[0], o.ports[0]), tcp::endpoint(b_addr[0], o.sub_ports[0])};
+  std::vector<asio::ip::address> src;
+  for (const auto& s : o.src_ips) {
+    error_code ec;
+    src.push_back(asio::ip::make_address(s, ec));
+    if (ec) {
+      fmt::print(stderr, "tidemq_bench: bad --src-ips address '{}'\n", s);
+      return 2;
+    }
+  }
+  const std::uint8_t level = mq::kV5;
+  const std::string cid = fmt::format("{}_t{}", o.prefix, o.start_index);
+  const std::string topic = expand(o.topic, o.start_index, cid);
+  const bool live = !o.takeover_offline;
+  const auto timeout_ns = static_cast<std::uint64_t>(o.connect_timeout * 1e9);
+  constexpr std::uint64_t kOldWait = 2 * kSec;  // live: how long the old connection may take to be told
+
+  Histogram from_tcp, from_connect;  // TCP connect start → CONNACK; CONNECT written → CONNACK
+  std::uint64_t ok = 0, failed = 0, no_session = 0, disc_8e = 0, disc_other = 0, eof_only = 0, still_open = 0;
+  std::uint64_t consecutive = 0;
+  ErrorLog errors;
+  SyncConn conn[2] = {SyncConn(level), SyncConn(level)};
+  const std::uint64_t t_begin = now_ns();
+  std::uint64_t next_report = t_begin + kSec;
+  std::uint64_t rounds_done = 0;
+  Histogram interval;
+
+  fmt::print("== tidemq_bench takeover ({}): client '{}', A {}:{} ↔ B {}:{}, {} takeovers, MQTT 5, "
+             "session expiry 300 s, subscription '{}' (QoS 1)\n",
+             live ? "live: the previous connection stays open" : "offline: the previous connection is closed first",
+             cid, node[0].address().to_string(), node[0].port(), node[1].address().to_string(), node[1].port(),
+             o.rounds, topic);
+  std::fflush(stdout);
+
+  // Closes a connection cleanly: DISCONNECT (optionally with session expiry 0 = end the session),
+  // then wait for the broker to close it (EOF), so the session is offline before the next step.
+  auto disconnect = [&](SyncConn& c, bool end_session) {
+    if (!c.open()) return;
+    mq::Disconnect d;
+    if (end_session) d.props.session_expiry = 0;
+    std::string err;
+    const std::uint64_t deadline = now_ns() + kOldWait;
+    if (c.send(d, deadline, err)) {
+      mq::Packet p;
+      while (c.read(p, deadline, err) == SyncConn::Read::packet) {
+      }
+    }
+    c.close();
+  };
+
+  // Round 0 creates the session on A (clean start, one subscription); rounds 1..N are the takeovers,
+  // alternating B, A, B, ...
+  for (int r = 0; r <= o.rounds && !g_interrupted.load(); ++r) {
+    const int side = r % 2;
+    SyncConn& nc = conn[side];
+    SyncConn& old = conn[1 - side];
+    if (!live) disconnect(old, false);
+
+    std::string err;
+    bool good = false;
+    const std::uint64_t t0 = now_ns();
+    const std::uint64_t deadline = t0 + timeout_ns;
+    std::uint64_t t_sent = 0, t_ack = 0;
+    const asio::ip::address* s = src.empty() ? nullptr : &src[static_cast<std::size_t>(r) % src.size()];
+    if (nc.connect(node[side], s, deadline, err)) {
+      mq::Connect c;
+      c.protocol_level = level;
+      c.clean_start = r == 0;
+      c.keep_alive = o.keepalive;
+      c.client_id = cid;
+      c.username = o.username;
+      c.password = o.password;
+      c.props.session_expiry = 300;
+      if (nc.send(c, deadline, err)) {
+        t_sent = now_ns();
+        mq::Packet p;
+        for (;;) {
+          auto rd = nc.read(p, deadline, err);
+          if (rd == SyncConn::Read::timeout) err = "CONNACK timeout";
+          else if (rd == SyncConn::Read::eof) err = "connection closed before CONNACK";
+          if (rd != SyncConn::Read::packet) break;
+          if (auto* ack = std::get_if<mq::Connack>(&p)) {
+            t_ack = now_ns();
+            if (ack->reason != 0) {
+              err = fmt::format("CONNACK refused (0x{:02x})", ack->reason);
+              if (ack->props.reason_string) err += ": " + *ack->props.reason_string;
+            } else if (r > 0 && !ack->session_present) {
+              ++no_session;
+              err = "CONNACK without session present";
+            } else {
+              good = true;
+            }
+            break;
+          }
+          if (auto* d = std::get_if<mq::Disconnect>(&p)) {
+            err = fmt::format("DISCONNECT (0x{:02x}) before CONNACK", d->reason);
+            break;
+          }
+          // Anything else before CONNACK (nothing is expected) is ignored.
+        }
+      }
+    }
+    if (good && r == 0) {  // give the session some state to carry: one subscription
+      mq::Subscribe sub;
+      sub.packet_id = 1;
+      sub.entries.push_back({topic, mq::SubscribeOptions{1}});
+      mq::Packet p;
+      good = nc.send(sub, deadline, err) && nc.read(p, deadline, err) == SyncConn::Read::packet &&
+             std::holds_alternative<mq::Suback>(p) && !std::get<mq::Suback>(p).reasons.empty() &&
+             std::get<mq::Suback>(p).reasons[0] < 0x80;
+      if (!good) {
+        fmt::print(stderr, "tidemq_bench: could not create the session on A: {}\n", err.empty() ? "SUBSCRIBE failed" : err);
+        return 1;
+      }
+    }
+    if (r == 0 && !good) {
+      fmt::print(stderr, "tidemq_bench: could not create the session on A: {}\n", err);
+      return 1;
+    }
+
+    if (r > 0) {
+      ++rounds_done;
+      if (good) {
+        ++ok;
+        consecutive = 0;
+        from_tcp.record(t_ack - t0);
+        from_connect.record(t_ack - t_sent);
+        interval.record(t_ack - t0);
+      } else {
+        ++failed;
+        ++consecutive;
+        errors.add(err);
+        nc.close();
+      }
+      // Live takeover: the previous connection should now get DISCONNECT 0x8E and be closed.
+      if (live && old.open()) {
+        if (!good) {
+          old.close();
+        } else {
+          mq::Packet p;
+          std::string oerr;
+          const std::uint64_t od = now_ns() + kOldWait;
+          bool seen = false;
+          for (;;) {
+            auto rd = old.read(p, od, oerr);
+            if (rd == SyncConn::Read::packet) {
+              if (auto* d = std::get_if<mq::Disconnect>(&p)) {
+                seen = true;
+                if (d->reason == mq::rc::session_taken_over) ++disc_8e;
+                else {
+                  ++disc_other;
+                  errors.add(fmt::format("old connection: DISCONNECT 0x{:02x} (expected 0x8e)", d->reason));
+                }
+              }
+              continue;  // then EOF
+            }
+            if (rd == SyncConn::Read::timeout && !seen) {
+              ++still_open;
+              errors.add("old connection: still open 2 s after the takeover, no DISCONNECT");
+            } else if (rd != SyncConn::Read::timeout && !seen) {
+              ++eof_only;
+              errors.add("old connection: closed without DISCONNECT");
+            }
+            break;
+          }
+          old.close();
+        }
+      }
+      if (consecutive >= 20) {
+        fmt::print(stderr, "tidemq_bench: 20 takeovers in a row failed, giving up\n");
+        break;
+      }
+    }
+
+    const std::uint64_t now = now_ns();
+    if (now >= next_report && !o.quiet) {
+      fmt::print("[t={}s] takeovers={} fail={} p50={} p99={}\n",
+                 static_cast<long>(std::lround(static_cast<double>(now - t_begin) / 1e9)), rounds_done, failed,
+                 fmt_ms(interval.quantile(0.5)), fmt_ms(interval.quantile(0.99)));
+      std::fflush(stdout);
+      interval.clear();
+      next_report = now + kSec;
+    }
+  }
+  // End the session (session expiry 0 on DISCONNECT) so repeated runs start clean.
+  for (auto& c : conn)
+    if (c.open()) disconnect(c, true);
+  const double secs = static_cast<double>(now_ns() - t_begin) / 1e9;
+
+  const PercentileSet a = percentiles(from_tcp), b = percentiles(from_connect);
+  const bool good = ok > 0 && static_cast<double>(failed) <= o.fail_threshold * static_cast<double>(rounds_done);
+  fmt::print("takeovers: {} ok, {} failed ({} without session present) of {} in {:.2f} s\n", ok, failed, no_session,
+             rounds_done, secs);
+  fmt::print("latency, TCP connect start → CONNACK (session present): p50 {} p90 {} p99 {} max {} mean {} (n={})\n",
+             fmt_ms(a.p50), fmt_ms(a.p90), fmt_ms(a.p99), fmt_ms(a.max), fmt_ms(static_cast<std::uint64_t>(a.mean)), a.n);
+  fmt::print("latency, CONNECT written → CONNACK: p50 {} p90 {} p99 {} max {}\n", fmt_ms(b.p50), fmt_ms(b.p90),
+             fmt_ms(b.p99), fmt_ms(b.max));
+  if (live)
+    fmt::print("old connection: DISCONNECT 0x8E {}, other DISCONNECT {}, closed without DISCONNECT {}, still open {}\n",
+               disc_8e, disc_other, eof_only, still_open);
+  for (auto& [msg, n] : errors.top(8)) fmt::print("error x{}: {}\n", n, msg);
+  if (!good) fmt::print("FAILED: {} of {} takeovers failed (threshold {:.1f}%)\n", failed, rounds_done, o.fail_threshold * 100);
+  std::fflush(stdout);
+
+  if (!o.json_file.empty()) {
+    std::string j = "{\"mode\":\"takeover\",";
+    j += fmt::format("\"variant\":\"{}\",\"node_a\":\"{}:{}\",\"node_b\":\"{}:{}\",\"client_id\":\"{}\",", live ? "live" : "offline",
+                     node[0].address().to_string(), node[0].port(), node[1].address().to_string(), node[1].port(),
+                     json_escape(cid));
+    j += fmt::format("\"rounds\":{},\"succeeded\":{},\"failed\":{},\"no_session_present\":{},\"seconds\":{:.3f},", rounds_done, ok,
+                     failed, no_session, secs);
+    j += fmt::format("\"old_disconnect_8e\":{},\"old_disconnect_other\":{},\"old_closed_without_disconnect\":{},"
+                     "\"old_still_open\":{},",
+                     disc_8e, disc_other, eof_only, still_open);
+    json_percentiles(j, "latency", a);
+    j += ",";
+    json_percentiles(j, "latency_from_connect", b);
+    j += ",\"errors\":[";
+    auto top = errors.top(8);
+    for (std::size_t i = 0; i < top.size(); ++i)
+      j += fmt::format("{}{{\"message\":\"{}\",\"count\":{}}}", i ? "," : "", json_escape(top[i].first), top[i].second);
+    j += fmt::format("],\"ok\":{}}}\n", good ? "true" : "false");
+    std::ofstream f(o.json_file);
+    f << j;
+    if (!f) fmt::print(stderr, "tidemq_bench: cannot write {}\n", o.json_file);
+  }
+  return good ? 0 : 1;
+}
+
 }  // namespace
 
 int run_bench(const Options& opt) {
+  if (opt.mode == Mode::takeover) return run_takeover(opt);
   Runner r(opt);
   return r.run();
 }

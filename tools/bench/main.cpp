@@ -4,6 +4,8 @@
 //   tidemq_bench pub    -c 100 -t 'bench/%i' -q 1 -s 64 -r 20000 --duration 15
 //   tidemq_bench sub    -c 100 -t 'bench/%i' -q 1
 //   tidemq_bench pubsub --layout pairwise --pubs 100 --subs 100 -s 64 --duration 15
+//   tidemq_bench pubsub -c 100 -h 127.0.0.1 -p 1883 --sub-host 127.0.0.2 --sub-port 1884   # across nodes
+//   tidemq_bench takeover -h 127.0.0.1 -p 1883 --sub-host 127.0.0.2 --sub-port 1884 -c 1000
 //
 // Exit code: 0 ok, 1 errors (failed/dropped connections past --fail-threshold, or none at all), 2 usage.
 
@@ -39,10 +41,39 @@ rlim_t raise_nofile() {
   return rl.rlim_cur;
 }
 
-void add_common(CLI::App* app, Options& o, std::string& version_str) {
+struct Targets {
+  std::string hosts = "127.0.0.1";
+  std::vector<std::uint16_t> ports{1883};
+  std::string sub_hosts;
+  std::vector<std::uint16_t> sub_ports;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = s.find(',', start);
+    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(std::move(item));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+void add_common(CLI::App* app, Options& o, std::string& version_str, Targets& tg) {
   app->set_help_flag("--help", "Print this help and exit");
-  app->add_option("-h,--host", o.host, "Broker host")->capture_default_str();
-  app->add_option("-p,--port", o.port, "Broker port")->capture_default_str();
+  app->add_option("-h,--host", tg.hosts,
+                  "Broker host, or comma-separated hosts: publisher (connection) i uses entry i % n")
+      ->capture_default_str();
+  app->add_option("-p,--port", tg.ports, "Broker port, or comma-separated ports (entry i % n)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--sub-host", tg.sub_hosts,
+                  "Subscribers' host(s), comma-separated: subscriber i uses entry i % n (default: --host). "
+                  "takeover: node B");
+  app->add_option("--sub-port", tg.sub_ports, "Subscribers' port(s), comma-separated (default: --port)")
+      ->delimiter(',');
   app->add_option("-V,--version", version_str, "MQTT protocol version: 3 (3.1.1) or 5")
       ->check(CLI::IsMember({"3", "4", "5", "3.1.1", "5.0"}))
       ->capture_default_str();
@@ -110,30 +141,31 @@ int main(int argc, char** argv) {
   std::string version_str = "5";
   std::string layout_str = "pairwise";
   int clients = -1;
+  Targets tg;
 
-  CLI::App app{"tidemq_bench: MQTT 3.1.1/5.0 load generator (conn, pub, sub, pubsub)", "tidemq_bench"};
+  CLI::App app{"tidemq_bench: MQTT 3.1.1/5.0 load generator (conn, pub, sub, pubsub, takeover)", "tidemq_bench"};
   app.set_help_flag("--help", "Print this help and exit");
   app.require_subcommand(1, 1);
 
   auto* conn = app.add_subcommand("conn", "Open -c connections at -R conn/s and hold them");
-  add_common(conn, o, version_str);
+  add_common(conn, o, version_str, tg);
   conn->add_option("-c,--count", clients, "Connections")->check(CLI::Range(1, 10'000'000));
   conn->add_option("--hold", o.hold, "Seconds to hold the connections after the connect phase (default: --duration)")
       ->check(CLI::PositiveNumber);
 
   auto* pub = app.add_subcommand("pub", "Publish from -c clients");
-  add_common(pub, o, version_str);
+  add_common(pub, o, version_str, tg);
   add_messages(pub, o, true);
   pub->add_option("-c,--count", clients, "Publishers")->check(CLI::Range(1, 10'000'000));
 
   auto* sub = app.add_subcommand("sub", "Subscribe with -c clients and count what arrives");
-  add_common(sub, o, version_str);
+  add_common(sub, o, version_str, tg);
   add_messages(sub, o, false);
   sub->add_option("-c,--count", clients, "Subscribers")->check(CLI::Range(1, 10'000'000));
   sub->add_option("-L,--limit", o.limit, "Stop after receiving this many messages (0 = no limit)");
 
   auto* pubsub = app.add_subcommand("pubsub", "Publishers and subscribers in one process (one clock for latency)");
-  add_common(pubsub, o, version_str);
+  add_common(pubsub, o, version_str, tg);
   add_messages(pubsub, o, true);
   pubsub->add_option("--layout", layout_str,
                      "pairwise: pub i -> own topic -> sub i (P == S); fanin: P pubs -> S subs on the wildcard; "
@@ -151,6 +183,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   pubsub->add_option("--sub-topic", o.sub_topic,
                      "Subscribers' filter (default: the publisher's topic; fanin: -t with %i/%c levels as '+')");
+  pubsub->add_option("--wait-routes", o.wait_routes,
+                     "Cluster: before publishing, GET this URL (http://user:pass@host:port/api/v4/routes of the "
+                     "publishers' node) every 50 ms until every subscriber filter is in it as \"topic\":\"<filter>\"");
+  pubsub->add_option("--settle-ms", o.settle_ms, "Milliseconds to wait between the setup and publishing")
+      ->check(CLI::NonNegativeNumber);
+
+  auto* takeover = app.add_subcommand(
+      "takeover",
+      "One persistent MQTT 5 session taken over back and forth between node A (--host/--port) and "
+      "node B (--sub-host/--sub-port): time from TCP connect start to CONNACK with session present");
+  add_common(takeover, o, version_str, tg);
+  takeover->add_option("-c,--count", o.rounds, "Takeovers (after the first connect, which creates the session)")
+      ->check(CLI::Range(1, 10'000'000))
+      ->capture_default_str();
+  std::string takeover_topic = "bench/takeover/%c";
+  takeover->add_option("-t,--topic", takeover_topic, "The session's one subscription (QoS 1): %i = index, %c = client id")
+      ->capture_default_str();
+  takeover->add_flag("--takeover-offline", o.takeover_offline,
+                     "Close the previous connection (DISCONNECT, wait for the broker to close it) before connecting "
+                     "to the other node; default: it stays open and must get DISCONNECT 0x8E");
 
   try {
     app.parse(argc, argv);
@@ -172,7 +224,25 @@ int main(int argc, char** argv) {
   if (*conn) o.mode = Mode::conn;
   else if (*pub) o.mode = Mode::pub;
   else if (*sub) o.mode = Mode::sub;
+  else if (*takeover) o.mode = Mode::takeover;
   else o.mode = Mode::pubsub;
+  o.hosts = split_commas(tg.hosts);
+  o.ports = tg.ports;
+  o.sub_hosts = tg.sub_hosts.empty() ? o.hosts : split_commas(tg.sub_hosts);
+  o.sub_ports = tg.sub_ports.empty() ? o.ports : tg.sub_ports;
+  if (o.hosts.empty() || o.ports.empty() || o.sub_hosts.empty() || o.sub_ports.empty())
+    return usage("empty --host/--port/--sub-host/--sub-port");
+  o.host = o.hosts[0];
+  o.port = o.ports[0];
+  if (o.mode == Mode::takeover) {
+    if (o.version != 5) return usage("takeover needs MQTT 5 (session present, DISCONNECT 0x8E)");
+    o.topic = takeover_topic;
+    if (o.topic.empty()) return usage("empty topic");
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    return run_bench(o);
+  }
   o.clients = clients > 0 ? clients : 1;
 
   if (o.mode == Mode::pubsub) {

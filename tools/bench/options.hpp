@@ -8,7 +8,7 @@
 
 namespace tidemq::bench {
 
-enum class Mode { conn, pub, sub, pubsub };
+enum class Mode { conn, pub, sub, pubsub, takeover };
 enum class Layout { pairwise, fanin, fanout };
 
 const char* mode_name(Mode m);
@@ -18,8 +18,15 @@ struct Options {
   Mode mode = Mode::conn;
 
   // Where and how to connect.
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 1883;
+  std::string host = "127.0.0.1";  // the first of `hosts` (for the summary)
+  std::uint16_t port = 1883;          // the first of `ports`
+  // Publishers and idle connections: connection i goes to hosts[i % n] and ports[i % m].
+  std::vector<std::string> hosts{"127.0.0.1"};
+  std::vector<std::uint16_t> ports{1883};
+  // Subscribers (default: hosts/ports): subscriber i goes to sub_hosts[i % n], sub_ports[i % m].
+  // takeover: node A is hosts[0]:ports[0], node B sub_hosts[0]:sub_ports[0].
+  std::vector<std::string> sub_hosts;
+  std::vector<std::uint16_t> sub_ports;
   int version = 5;                 // 3 (= MQTT 3.1.1, protocol level 4) or 5
   std::uint16_t keepalive = 60;    // seconds, 0 = off
   std::string prefix = "tidemq_bench";
@@ -50,6 +57,14 @@ struct Options {
   int pubs = -1;
   int subs = -1;
   int window = 64;             // flat-out publishers: messages sent but not yet received (0 = open loop)
+  // Before the run: poll this admin URL (GET, e.g. http://admin:public@127.0.0.1:18081/api/v4/routes)
+  // until every subscriber's filter appears in it as "topic":"<filter>".
+  std::string wait_routes;
+  double settle_ms = 0;        // then (or instead) wait this long before publishing
+
+  // takeover.
+  int rounds = 1000;
+  bool takeover_offline = false;  // close the previous connection (DISCONNECT, wait for EOF) first
 
   // Time bounds and output.
   double duration = 10;        // measurement phase (seconds)
