@@ -8,7 +8,7 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
-#include "util/atomic_file.hpp"
+#include "tidemq/util/atomic_file.hpp"
 #include "util/password_hash.hpp"
 
 namespace tidemq::admin {

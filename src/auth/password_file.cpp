@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/atomic_file.hpp"
+#include "tidemq/util/atomic_file.hpp"
 
 namespace tidemq::auth {
 

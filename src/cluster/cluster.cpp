@@ -20,7 +20,7 @@
 
 #include "cluster/client_registry.hpp"
 #include "cluster/link.hpp"
-#include "util/atomic_file.hpp"
+#include "tidemq/util/atomic_file.hpp"
 
 namespace tidemq::cluster {
 

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "rebalance/core/atomic_write.hpp"
+#include "tidemq/util/atomic_file.hpp"
 
 namespace tidemq::rebalance {
 
@@ -97,13 +97,13 @@ bool EvacuationStore::save(const EvacuationOptions& o, std::string* error) const
     if (error) *error = fmt::format("refusing to write {}: option out of range", path_.string());
     return false;
   }
-  return write_file_atomically(path_, to_json(o).dump(2) + "\n", error);
+  return util::write_file_atomically(path_, to_json(o).dump(2) + "\n", error);
 }
 
 bool EvacuationStore::clear(std::string* error) const {
   std::string ignored;
-  remove_file_durably(temp_path_for(path_), &ignored);
-  return remove_file_durably(path_, error);
+  util::remove_file_durably(util::temp_path_for(path_), &ignored);
+  return util::remove_file_durably(path_, error);
 }
 
 }  // namespace tidemq::rebalance

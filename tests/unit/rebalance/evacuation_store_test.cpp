@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "rebalance/core/atomic_write.hpp"
+#include "tidemq/util/atomic_file.hpp"
 #include "rebalance/core/evacuation_store.hpp"
 #include "rebalance_test_helpers.hpp"
 
@@ -66,7 +66,7 @@ TEST_CASE("evacuation store: save and load round trip", "[unit][rebalance][store
   CHECK(nlohmann::json::parse(text) == nlohmann::json::parse(R"({"server_reference":"mqtt2.example.com:1883",
       "conn_evict_rate":30,"sess_evict_rate":40,"wait_takeover":90,"wait_health_check":15,
       "migrate_to":["n2@127.0.0.1","n3@127.0.0.1"]})"));
-  CHECK_FALSE(std::filesystem::exists(temp_path_for(store.path())));
+  CHECK_FALSE(std::filesystem::exists(tidemq::util::temp_path_for(store.path())));
 }
 
 TEST_CASE("evacuation store: defaults round trip with nulls", "[unit][rebalance][store]") {
@@ -130,7 +130,7 @@ TEST_CASE("evacuation store: an interrupted write keeps the old file", "[unit][r
   EvacuationStore store{dir.path};
   REQUIRE(store.save(sample(), nullptr));
   // A save cut before its rename leaves a partial temporary file behind.
-  write_raw(temp_path_for(store.path()), "{\"conn_evict_rate\": 1, \"sess_ev");
+  write_raw(tidemq::util::temp_path_for(store.path()), "{\"conn_evict_rate\": 1, \"sess_ev");
   auto loaded = store.load();
   REQUIRE(loaded.has_value());
   CHECK(loaded->options == sample());
@@ -140,13 +140,13 @@ TEST_CASE("evacuation store: an interrupted write keeps the old file", "[unit][r
   next.conn_evict_rate = 11;
   REQUIRE(store.save(next, nullptr));
   CHECK(store.load()->options == next);
-  CHECK_FALSE(std::filesystem::exists(temp_path_for(store.path())));
+  CHECK_FALSE(std::filesystem::exists(tidemq::util::temp_path_for(store.path())));
 }
 
 TEST_CASE("evacuation store: an interrupted first write means no evacuation", "[unit][rebalance][store]") {
   TempDir dir;
   EvacuationStore store{dir.path};
-  write_raw(temp_path_for(store.path()), "{\"conn_evi");
+  write_raw(tidemq::util::temp_path_for(store.path()), "{\"conn_evi");
   CHECK_FALSE(store.load().has_value());
 }
 
@@ -156,10 +156,10 @@ TEST_CASE("evacuation store: clear", "[unit][rebalance][store]") {
   std::string error;
   CHECK(store.clear(&error));  // nothing to clear is fine
   REQUIRE(store.save(sample(), nullptr));
-  write_raw(temp_path_for(store.path()), "junk");
+  write_raw(tidemq::util::temp_path_for(store.path()), "junk");
   CHECK(store.clear(&error));
   CHECK_FALSE(std::filesystem::exists(store.path()));
-  CHECK_FALSE(std::filesystem::exists(temp_path_for(store.path())));
+  CHECK_FALSE(std::filesystem::exists(tidemq::util::temp_path_for(store.path())));
   CHECK_FALSE(store.load().has_value());
 }
 

@@ -1,15 +1,14 @@
 // Replace a file atomically: write <path>.tmp, fsync it, rename it over <path>, fsync the
-// directory. Readers see the old or the new file, never half of one; a crash before the rename
-// leaves the old file and a stray .tmp. The same pattern as util::write_file_atomically
-// (src/util/atomic_file.cpp), kept here because plugins do not include src/; fold it into util
-// when the plugin API exposes it.
+// directory (mosquitto's persist_write.c pattern). Readers see the old or the new file, never half
+// of one; a crash before the rename leaves the old file and a stray .tmp. Public, so that
+// plugins (the evacuation file) use the same code as the broker.
 #pragma once
 
 #include <filesystem>
 #include <string>
 #include <string_view>
 
-namespace tidemq::rebalance {
+namespace tidemq::util {
 
 // The temporary file write_file_atomically uses for `path`.
 std::filesystem::path temp_path_for(const std::filesystem::path& path);
@@ -21,4 +20,4 @@ bool write_file_atomically(const std::filesystem::path& path, std::string_view c
 // Removes `path` (absent is fine) and fsyncs its directory.
 bool remove_file_durably(const std::filesystem::path& path, std::string* error);
 
-}  // namespace tidemq::rebalance
+}  // namespace tidemq::util
