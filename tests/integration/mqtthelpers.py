@@ -4,11 +4,15 @@ Every wait here has a deadline; nothing sleeps in place of an event.
 """
 
 import queue
+import select
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCodes
@@ -199,6 +203,8 @@ class Client:
         self.c.on_publish = self._on_publish
         self.c.on_subscribe = self._on_subscribe
         self.c.on_unsubscribe = self._on_unsubscribe
+        self.c.on_socket_close = self._on_socket_close
+        self._sent_disconnect = False
         self._started = False
 
     # callbacks
@@ -207,6 +213,21 @@ class Client:
         self.session_present = bool(flags.get("session present"))
         self.connack_props = props_to_dict(properties)
         self.connected.set()
+
+    def _on_socket_close(self, c, u, sock):
+        """After our DISCONNECT, wait (bounded) for the broker to close its side before paho
+        closes the socket: paho does not wait, so the next step of a test, on another
+        connection, could reach the broker before it has acted on the DISCONNECT."""
+        if not self._sent_disconnect:
+            return
+        deadline = time.monotonic() + DEFAULT_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([sock], [], [], deadline - time.monotonic())
+                if readable and not sock.recv(4096):
+                    return
+        except (OSError, ValueError, AttributeError):
+            return  # closed by the broker already, or a wrapper without recv: nothing to wait for
 
     def _on_disconnect(self, c, u, rc, properties=None):
         self.disconnect_rc = rc_value(rc)
@@ -313,6 +334,7 @@ class Client:
 
     def disconnect(self, rc=None, props=None, timeout=DEFAULT_TIMEOUT):
         """Clean DISCONNECT (reason code rc for MQTT 5) and wait for the close."""
+        self._sent_disconnect = True
         if self.version == 5:
             self.c.disconnect(reasoncode=reason(rc) if rc is not None else None,
                               properties=make_props(PacketTypes.DISCONNECT, props))
@@ -408,3 +430,78 @@ def assert_serving(broker, version=5):
                 got.append(p)
     finally:
         c.close()
+
+
+# --- mosquitto_pub / mosquitto_sub -----------------------------------------------
+# Shared by test_pubsub.py (one broker) and test_cluster_routes.py (across nodes); a
+# "broker" here is anything with .host and .port (a Broker or a ClusterNode).
+
+requires_mosquitto_clients = pytest.mark.skipif(shutil.which("mosquitto_sub") is None,
+                                                reason="mosquitto-clients missing")
+
+
+def _read_lines(proc, q):
+    for line in proc.stdout:
+        q.put(line.decode("utf-8", "replace").rstrip("\n"))
+    q.put(None)
+
+
+class MosquittoSub:
+    """mosquitto_sub in the background; lines of stdout go into a queue."""
+
+    def __init__(self, broker, args):
+        self.proc = subprocess.Popen(
+            # stdbuf: mosquitto_sub block-buffers stdout when it is a pipe
+            [shutil.which("stdbuf") or "stdbuf", "-oL", "mosquitto_sub", "-h", broker.host, "-p", str(broker.port),
+             "-d"] + args,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.lines = queue.Queue()
+        self.seen = []
+        threading.Thread(target=_read_lines, args=(self.proc, self.lines), daemon=True).start()
+
+    def wait_line(self, pred, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("mosquitto_sub: no matching line; output: %r" % self.seen)
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError("mosquitto_sub exited (%s); output: %r" % (self.proc.poll(), self.seen))
+            self.seen.append(line)
+            if pred(line):
+                return line
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+
+
+def mosquitto_pub(broker, args, timeout=10):
+    r = subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port)] + args,
+                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, "mosquitto_pub failed: %r" % (r,)
+    return r
+
+
+def check_mosquitto_cli_roundtrip(cli_procs, sub_broker, pub_broker, topic, proto, qos, sub_wait_s,
+                                  before_publish=None):
+    """The mosquitto_sub -> mosquitto_pub QoS x protocol check both test_pubsub.py and
+    test_cluster_routes.py run: three messages published on pub_broker reach a
+    mosquitto_sub on sub_broker with topic and QoS intact, and mosquitto_sub (-C 3)
+    exits 0.  before_publish() runs once the SUBACK is seen (e.g. to wait for a route)."""
+    sub = MosquittoSub(sub_broker, ["-V", proto, "-q", str(qos), "-t", topic, "-C", "3", "-W", str(sub_wait_s),
+                                    "-F", "PAYLOAD %t %q %p"])
+    cli_procs.append(sub)
+    sub.wait_line(lambda line: "SUBACK" in line)
+    if before_publish is not None:
+        before_publish()
+    for i in range(3):
+        mosquitto_pub(pub_broker, ["-V", proto, "-q", str(qos), "-t", topic, "-m", "hello-%d" % i])
+    got = [sub.wait_line(lambda line: line.startswith("PAYLOAD")) for _ in range(3)]
+    assert got == ["PAYLOAD %s %d hello-%d" % (topic, qos, i) for i in range(3)]
+    assert sub.proc.wait(10) == 0

@@ -458,12 +458,34 @@ class RawClient:
     def ping(self):
         self.send(PINGREQ_PACKET)
 
-    def disconnect(self, rc=0, props=None):
+    def disconnect(self, rc=0, props=None, wait_closed=5.0):
+        """Send DISCONNECT and wait (up to wait_closed seconds) for the server to close the
+        connection: only then has it acted on the DISCONNECT, so a reconnect that follows
+        cannot overtake it on another I/O thread."""
         try:
             self.send(disconnect_packet(rc, props, self.version))
         except OSError:
-            pass
+            self.close()
+            return
+        if wait_closed:
+            self.wait_server_close(wait_closed)
         self.close()
+
+    def wait_server_close(self, timeout):
+        """Read (and drop) whatever still arrives until the server closes; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                self.sock.settimeout(remaining)
+                if not self.sock.recv(65536):
+                    return True
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
 
     def close(self):
         """Close the TCP connection (abruptly, from MQTT's point of view)."""
