@@ -90,8 +90,9 @@ void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broke
       return reply(v4_error(400, "'node' (string, the target node name) is required"));
     const std::string target = body["node"].get<std::string>();
     if (!find_member(cluster, target)) return reply(v4_error(404, "node not found: " + target));
-    cluster.migrate_session(p.at("clientid"), target, [reply](std::string error) {
-      if (error.empty()) return reply(json_response(200, {{"code", 0}}));
+    cluster.migrate_sessions({p.at("clientid")}, target, [reply](cluster::Cluster::MigrationFailures failed) {
+      if (failed.empty()) return reply(json_response(200, {{"code", 0}}));
+      const std::string& error = failed.front().second;
       const int status = error.starts_with("no session") ? 404 : error.find("connected") != std::string::npos ? 409 : 502;
       reply(v4_error(status, error));
     });

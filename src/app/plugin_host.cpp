@@ -83,9 +83,14 @@ struct ClusterServicesImpl final : plugin::ClusterServices {
     local_methods[method] = std::move(handler);
     return plugin::Registration([this, method] { local_methods.erase(method); });
   }
-  void migrate_session(const core::ClientId& id, const std::string& node, std::function<void(std::string)> done) override {
-    if (!cluster) return done("clustering is off on this node");
-    cluster->migrate_session(id, node, std::move(done));
+  void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node,
+                        std::function<void(MigrationFailures)> done) override {
+    if (!cluster) {
+      MigrationFailures failed;
+      for (auto& id : ids) failed.emplace_back(std::move(id), "clustering is off on this node");
+      return done(std::move(failed));
+    }
+    cluster->migrate_sessions(std::move(ids), node, std::move(done));
   }
   MigrationAudit migration_audit() const override {
     if (!cluster) return {};

@@ -823,16 +823,35 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       else
         run();
     };
-    methods["session.import.v1"] = [this](const std::string&, const Json& a, Done reply) {
-      auto snap = a.at("snapshot").get<core::SessionSnapshot>();
-      std::string error;
-      if (!broker.registry().import_handoff(snap, s.handoff_grace, &error)) return reply(std::nullopt, error);
-      claim(snap.client_id, [this, cid = snap.client_id](std::string, std::string err) {
-        if (!err.empty()) log->warn("migrated session {}: cannot register it with its home node: {}", cid, err);
-      });
-      // For the sender's audit: what the session holds here right after the import.
-      auto info = broker.registry().info(snap.client_id);
-      reply(Json{{"queued", info ? info->queued : 0}, {"inflight", info ? info->inflight : 0}}, "");
+    // A batch of migrated sessions: each is imported, then claimed at its home node (one
+    // claim message per home node); the reply lists, in order, what each holds now or why it failed.
+    methods["session.import_batch.v1"] = [this](const std::string&, const Json& a, Done reply) {
+      Json results = Json::array();
+      std::map<std::string, std::vector<std::string>> claims_by_home;
+      const auto members = running_names();
+      for (const auto& j : a.at("snapshots")) {
+        std::string error;
+        try {
+          auto snap = j.get<core::SessionSnapshot>();
+          if (broker.registry().import_handoff(snap, s.handoff_grace, &error)) {
+            claims_by_home[home_of(snap.client_id, members)].push_back(snap.client_id);
+            // For the sender's audit: what the session holds here right after the import.
+            auto info = broker.registry().info(snap.client_id);
+            results.push_back(Json{{"queued", info ? info->queued : 0}, {"inflight", info ? info->inflight : 0}});
+            continue;
+          }
+        } catch (const std::exception& e) {
+          error = std::string("bad snapshot: ") + e.what();
+        }
+        results.push_back(Json{{"error", error.empty() ? std::string("import refused") : error}});
+      }
+      for (auto& [home, cids] : claims_by_home) claim_batch(home, std::move(cids));
+      reply(Json{{"results", std::move(results)}}, "");
+    };
+    methods["reg.claim_batch.v1"] = [this](const std::string&, const Json& a, Done reply) {
+      const std::string owner = a.at("n").get<std::string>();
+      for (const auto& c : a.at("cs")) registry.claim(c.get<std::string>(), owner);
+      reply(Json::object(), "");
     };
     methods["cluster.leave.v1"] = [this](const std::string& from, const Json&, Done) {
       Peer* p = find_peer(from);
@@ -853,26 +872,99 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     reply(Json{{"snapshot", r.snapshot ? Json(*r.snapshot) : Json()}}, "");
   }
 
-  void migrate(const std::string& cid, const std::string& node, std::function<void(std::string)> done) {
-    if (node == s.node_name) return done("the session is already on " + node);
-    Peer* p = find_peer(node);
-    if (!p || !p->link) return done("node " + node + " is not running");
-    auto r = broker.registry().handoff(cid, false, /*take_online=*/false, forwarder_to(p->index, cid), s.handoff_grace);
-    if (!r.found) return done("no session " + cid + " here");
-    if (!r.snapshot) return done(r.error.empty() ? "nothing to migrate" : r.error);
-    Json snap = *r.snapshot;
-    call(node, "session.import.v1", Json{{"snapshot", snap}},
-         [this, cid, node, snapshot = std::move(*r.snapshot), done = std::move(done)](std::optional<Json> res, std::string error) {
-           if (res) {
-             audit_migration(cid, node, snapshot, *res);
-             return done("");
-           }
-           // Put it back here: nothing is lost but what reached the forwarder meanwhile.
-           std::string local_error;
-           if (!broker.registry().import_handoff(snapshot, s.handoff_grace, &local_error))
-             log->error("migration of {} to {} failed ({}) and it could not be restored here: {}", cid, node, error, local_error);
-           done(error);
+  // Records this node as the owner of imported sessions at their home node `home`.
+  void claim_batch(const std::string& home, std::vector<std::string> cids) {
+    if (home == s.node_name) {
+      for (const auto& cid : cids) registry.claim(cid, s.node_name);
+      return;
+    }
+    const std::size_t n = cids.size();
+    call(home, "reg.claim_batch.v1", Json{{"cs", std::move(cids)}, {"n", s.node_name}},
+         [this, home, n](const std::optional<Json>& r, const std::string& error) {
+           if (!r) log->warn("{} migrated session(s): cannot register them with their home node {}: {}", n, home, error);
          });
+  }
+
+  // Exports offline sessions and sends them to `node`, at most kMigrationFrameBytes of messages
+  // per import request. A session the target could not take is put back here.
+  void migrate(std::vector<std::string> cids, const std::string& node, MigrationDone done) {
+    auto failed = std::make_shared<MigrationFailures>();
+    auto fail_all = [&](const std::string& why) {
+      for (auto& cid : cids) failed->emplace_back(std::move(cid), why);
+      done(std::move(*failed));
+    };
+    if (node == s.node_name) return fail_all("the session is already on " + node);
+    Peer* p = find_peer(node);
+    if (!p || !p->link) return fail_all("node " + node + " is not running");
+
+    // All requests of this call report into `failed`; the last one to finish calls done.
+    auto pending = std::make_shared<std::size_t>(1);
+    auto finish_one = [failed, pending, done = std::move(done)] {
+      if (--*pending == 0) done(std::move(*failed));
+    };
+    std::vector<core::SessionSnapshot> batch;
+    std::size_t batch_bytes = 0;
+    auto send = [&] {
+      if (batch.empty()) return;
+      ++*pending;
+      send_import(node, std::move(batch), failed, finish_one);
+      batch = {};
+      batch_bytes = 0;
+    };
+    for (auto& cid : cids) {
+      auto r = broker.registry().handoff(cid, false, /*take_online=*/false, forwarder_to(p->index, cid), s.handoff_grace);
+      if (!r.found) {
+        failed->emplace_back(cid, "no session " + cid + " here");
+      } else if (!r.snapshot) {
+        failed->emplace_back(cid, r.error.empty() ? "nothing to migrate" : r.error);
+      } else {
+        batch_bytes += snapshot_bytes(*r.snapshot);
+        batch.push_back(std::move(*r.snapshot));
+        if (batch_bytes >= kMigrationFrameBytes) send();
+      }
+    }
+    send();
+    finish_one();
+  }
+
+  static constexpr std::size_t kMigrationFrameBytes = 4 * 1024 * 1024;
+
+  // Roughly what a snapshot weighs on the wire: its messages dominate.
+  static std::size_t snapshot_bytes(const core::SessionSnapshot& snap) {
+    std::size_t n = 256 + snap.subscriptions.size() * 64;
+    for (const auto& m : snap.queue) n += 64 + m.topic.size() + m.payload.size();
+    for (const auto& i : snap.inflight) n += 64 + i.message.topic.size() + i.message.payload.size();
+    return n;
+  }
+
+  void send_import(const std::string& node, std::vector<core::SessionSnapshot> batch, std::shared_ptr<MigrationFailures> failed,
+                   std::function<void()> finished) {
+    Json snapshots = Json::array();
+    for (const auto& snap : batch) snapshots.push_back(Json(snap));
+    call(node, "session.import_batch.v1", Json{{"snapshots", std::move(snapshots)}},
+         [this, node, batch = std::move(batch), failed, finished = std::move(finished)](std::optional<Json> res, std::string error) {
+           const Json* results = res && res->is_object() && res->contains("results") ? &(*res)["results"] : nullptr;
+           if (!results && error.empty()) error = "malformed import reply";
+           for (std::size_t i = 0; i < batch.size(); ++i) {
+             const Json* r = results && i < results->size() ? &(*results)[i] : nullptr;
+             if (r && r->is_object() && !r->contains("error")) {
+               audit_migration(batch[i].client_id, node, batch[i], *r);
+               continue;
+             }
+             const std::string why = r && r->is_object() ? r->value("error", std::string("import failed")) : error;
+             restore_after_failed_migration(batch[i], node, why);
+             failed->emplace_back(batch[i].client_id, why);
+           }
+           finished();
+         });
+  }
+
+  // Puts a session whose import failed back here: nothing is lost but what reached the
+  // forwarder meanwhile.
+  void restore_after_failed_migration(const core::SessionSnapshot& snap, const std::string& node, const std::string& why) {
+    std::string local_error;
+    if (!broker.registry().import_handoff(snap, s.handoff_grace, &local_error))
+      log->error("migration of {} to {} failed ({}) and it could not be restored here: {}", snap.client_id, node, why, local_error);
   }
 
   // Every migrated session: the messages it held before export against what it holds after the
@@ -980,8 +1072,8 @@ void Cluster::find_client(const std::string& cid, std::function<void(std::string
   });
 }
 
-void Cluster::migrate_session(const std::string& cid, const std::string& node, std::function<void(std::string)> done) {
-  impl_->migrate(cid, node, std::move(done));
+void Cluster::migrate_sessions(std::vector<std::string> client_ids, const std::string& node, MigrationDone done) {
+  impl_->migrate(std::move(client_ids), node, std::move(done));
 }
 
 std::vector<std::pair<std::string, std::string>> Cluster::routes() const {

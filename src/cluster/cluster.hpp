@@ -70,8 +70,11 @@ class Cluster {
   // ---- clients, sessions and routes ----
   // The node owning `client_id`'s session, from the client registry ("" when unknown).
   void find_client(const std::string& client_id, std::function<void(std::string node, std::string error)> done);
-  // Moves the offline session of `client_id` from this node to `node`.
-  void migrate_session(const std::string& client_id, const std::string& node, std::function<void(std::string error)> done);
+  // Moves offline sessions from this node to `node`, many per request; `done` lists the sessions
+  // that did not move, each with why (empty: all moved). A session that failed stays here.
+  using MigrationFailures = std::vector<std::pair<std::string, std::string>>;
+  using MigrationDone = std::function<void(MigrationFailures)>;
+  void migrate_sessions(std::vector<std::string> client_ids, const std::string& node, MigrationDone done);
   // Migrations sent from this node, checked message counts before export against after import.
   struct MigrationAudit {
     std::uint64_t sessions = 0;

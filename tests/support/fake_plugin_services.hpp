@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "fake_clock.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
 namespace tidemq::test {
@@ -63,14 +64,47 @@ struct FakeClusterServices : plugin::ClusterServices {
   plugin::Registration register_method(const std::string&, std::function<void(const plugin::Json&, plugin::Done)>) override {
     return {};
   }
-  void migrate_session(const core::ClientId& id, const std::string& node, std::function<void(std::string)> done) override {
-    migrations.emplace_back(id, node);
-    if (auto it = migration_errors.find(id); it != migration_errors.end()) return done(it->second);
-    if (broker) std::erase(broker->offline, id);
-    done("");
+  void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node,
+                        std::function<void(MigrationFailures)> done) override {
+    MigrationFailures failed;
+    for (const auto& id : ids) {
+      migrations.emplace_back(id, node);
+      if (auto it = migration_errors.find(id); it != migration_errors.end()) {
+        failed.emplace_back(id, it->second);
+      } else if (broker) {
+        std::erase(broker->offline, id);
+      }
+    }
+    ++migration_requests;
+    done(std::move(failed));
   }
+  std::size_t migration_requests = 0;  // calls of migrate_sessions (each a batch)
   plugin::Registration on_node_event(std::function<void(const std::string&, bool)>) override { return {}; }
   MigrationAudit migration_audit() const override { return {}; }
+};
+
+// Timers on a FakeClock: advance() moves the clock and runs what fell due, in order.
+struct FakeTimers : plugin::Timers {
+  explicit FakeTimers(FakeClock& c) : clock(c) {}
+  plugin::Registration after(util::Duration delay, std::function<void()> fn) override {
+    const std::uint64_t id = next_id++;
+    due.emplace(std::pair{clock.now() + delay, id}, std::move(fn));
+    return plugin::Registration([this, id] { std::erase_if(due, [id](const auto& e) { return e.first.second == id; }); });
+  }
+  // Moves time forward in `step`s until `total` has passed.
+  void advance(util::Duration total, util::Duration step = std::chrono::milliseconds(1)) {
+    for (util::Duration passed{}; passed < total; passed += step) {
+      clock.advance(step);
+      while (!due.empty() && due.begin()->first.first <= clock.now()) {
+        auto fn = std::move(due.begin()->second);
+        due.erase(due.begin());
+        fn();
+      }
+    }
+  }
+  FakeClock& clock;
+  std::map<std::pair<util::TimePoint, std::uint64_t>, std::function<void()>> due;
+  std::uint64_t next_id = 0;
 };
 
 }  // namespace tidemq::test

@@ -140,7 +140,8 @@ def main():
             now = time.monotonic()
             if first_move is None and left < args.sessions:
                 first_move = now
-            if left == 0 or now > deadline:
+            # Done when node 2 holds every session: node 1's count drops at export, before the import.
+            if (left == 0 and n2.sessions() >= args.sessions) or now > deadline:
                 break
             time.sleep(0.005)
         elapsed = time.monotonic() - t0

@@ -79,8 +79,11 @@ struct ClusterServices {
   // and after the cluster RPC timeout.
   virtual void call(const std::string& node, const std::string& method, Json args, Done done) = 0;
   virtual Registration register_method(const std::string& method, std::function<void(const Json& args, Done reply)> handler) = 0;
-  // Moves an offline session of this node to `node`; done("") on success.
-  virtual void migrate_session(const core::ClientId& id, const std::string& node, std::function<void(std::string error)> done) = 0;
+  // Moves offline sessions of this node to `node`, many per cluster request; `done` lists those
+  // that did not move (client id, why). A session that failed stays on this node.
+  using MigrationFailures = std::vector<std::pair<core::ClientId, std::string>>;
+  virtual void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node,
+                                std::function<void(MigrationFailures failed)> done) = 0;
   // Migration audit of this node (sessions sent, sessions whose message count dropped, messages lost).
   struct MigrationAudit {
     std::uint64_t sessions = 0;

@@ -7,15 +7,23 @@ namespace tidemq::rebalance {
 namespace {
 constexpr std::uint8_t kUseAnotherServer = 0x9C;
 constexpr int kAdmissionPriority = 110;  // spec §4.3: after the built-in checks, before others
-constexpr std::size_t kMigrationsInFlight = 32;
 }  // namespace
 
-struct MigrationRun {
+// Sessions go to their targets in batches (one cluster request each, see Cluster::migrate_sessions);
+// a few batches are in flight at once so that export, transfer and import overlap.
+constexpr std::size_t kSessionsPerBatch = 256;
+constexpr std::size_t kBatchesInFlight = 4;
+
+struct MigrationBatch {
+  std::string target;
   std::vector<core::ClientId> ids;
+};
+
+struct MigrationRun {
+  std::vector<MigrationBatch> batches;
   std::size_t next = 0;
   std::size_t in_flight = 0;
   bool finished = false;
-  std::vector<std::string> targets;
   EvictionAgent::MigrationReport report;
   std::function<void(EvictionAgent::MigrationReport)> done;
 };
@@ -80,35 +88,41 @@ void EvictionAgent::evict_sessions(std::size_t n, std::vector<std::string> targe
   auto run = std::make_shared<MigrationRun>();
   run->done = std::move(done);
   if (!kind_ || targets.empty() || n == 0) return run->done(run->report);
-  for (auto& id : broker_.pick_sessions(n + skip.size(), filter))
-    if (!skip.contains(id) && run->ids.size() < n) run->ids.push_back(std::move(id));
-  run->targets = std::move(targets);
-  if (run->ids.empty()) return run->done(std::move(run->report));
-  // A few migrations in flight at once: each is a round trip to its target node.
-  for (std::size_t i = 0; i < kMigrationsInFlight && run->next < run->ids.size(); ++i) migrate_next(run);
+  // Targets take turns session by session (spec 4.6), then each target's share is cut in batches.
+  std::vector<std::vector<core::ClientId>> per_target(targets.size());
+  std::size_t picked = 0;
+  for (auto& id : broker_.pick_sessions(n + skip.size(), filter)) {
+    if (skip.contains(id) || picked == n) continue;
+    per_target[picked++ % targets.size()].push_back(std::move(id));
+  }
+  for (std::size_t t = 0; t < targets.size(); ++t)
+    for (std::size_t i = 0; i < per_target[t].size(); i += kSessionsPerBatch) {
+      const auto first = per_target[t].begin() + static_cast<std::ptrdiff_t>(i);
+      const auto last = per_target[t].begin() + static_cast<std::ptrdiff_t>(std::min(i + kSessionsPerBatch, per_target[t].size()));
+      run->batches.push_back(MigrationBatch{targets[t], {first, last}});
+    }
+  if (run->batches.empty()) return run->done(std::move(run->report));
+  for (std::size_t i = 0; i < kBatchesInFlight && run->next < run->batches.size(); ++i) migrate_next(run);
 }
 
 void EvictionAgent::migrate_next(std::shared_ptr<MigrationRun> run) {
-  if (run->next >= run->ids.size()) {
+  if (run->next >= run->batches.size()) {
     if (run->in_flight == 0 && !run->finished) {
       run->finished = true;
       run->done(std::move(run->report));
     }
     return;
   }
-  const core::ClientId id = run->ids[run->next];
-  const std::string target = run->targets[run->next % run->targets.size()];
-  ++run->next;
+  MigrationBatch batch = std::move(run->batches[run->next++]);
+  const std::size_t size = batch.ids.size();
   ++run->in_flight;
-  cluster_.migrate_session(id, target, [this, run, id](std::string error) {
+  cluster_.migrate_sessions(std::move(batch.ids), batch.target, [this, run, size](plugin::ClusterServices::MigrationFailures failed) {
     --run->in_flight;
-    if (error.empty()) {
-      ++run->report.migrated;
-      ++totals_.sessions_migrated;
-    } else {
-      run->report.failed.emplace_back(id, error);
-      ++totals_.sessions_failed;
-    }
+    const std::size_t moved = size - std::min(size, failed.size());
+    run->report.migrated += moved;
+    totals_.sessions_migrated += moved;
+    totals_.sessions_failed += failed.size();
+    for (auto& f : failed) run->report.failed.push_back(std::move(f));
     migrate_next(run);
   });
 }

@@ -97,10 +97,12 @@ TEST_CASE("eviction agent: migrates sessions round-robin and reports failures (s
 
   agent.enable("rebalance", std::nullopt, true);
   agent.evict_sessions(3, {"n2", "n3"}, tidemq::plugin::SessionFilter::disconnected, [&](auto r) { report = r; });
+  // Round-robin over the targets, then one batch per target.
   REQUIRE(cluster.migrations.size() == 3);
   CHECK(cluster.migrations[0] == std::pair<std::string, std::string>{"a", "n2"});
-  CHECK(cluster.migrations[1] == std::pair<std::string, std::string>{"b", "n3"});
-  CHECK(cluster.migrations[2] == std::pair<std::string, std::string>{"c", "n2"});
+  CHECK(cluster.migrations[1] == std::pair<std::string, std::string>{"c", "n2"});
+  CHECK(cluster.migrations[2] == std::pair<std::string, std::string>{"b", "n3"});
+  CHECK(cluster.migration_requests == 2);
   CHECK(report.migrated == 2);
   REQUIRE(report.failed.size() == 1);
   CHECK(report.failed[0].first == "c");
@@ -108,4 +110,29 @@ TEST_CASE("eviction agent: migrates sessions round-robin and reports failures (s
 
   agent.evict_sessions(10, {}, tidemq::plugin::SessionFilter::any, [&](auto r) { report = r; });
   CHECK(report.migrated == 0);  // no targets: nothing to do
+}
+
+TEST_CASE("eviction agent: many sessions go in batches, each counted once", "[unit][rebalance][agent]") {
+  tidemq::test::FakeBrokerServices broker;
+  tidemq::test::FakeClusterServices cluster;
+  cluster.broker = &broker;
+  for (int i = 0; i < 600; ++i) broker.offline.push_back("s" + std::to_string(i));
+  cluster.migration_errors["s7"] = "import refused";
+  EvictionAgent agent(broker, cluster);
+  agent.enable("evacuation", std::nullopt, false);
+
+  EvictionAgent::MigrationReport report;
+  bool done = false;
+  agent.evict_sessions(600, {"n2"}, tidemq::plugin::SessionFilter::disconnected, [&](auto r) {
+    report = r;
+    done = true;
+  });
+  REQUIRE(done);
+  CHECK(cluster.migration_requests == 3);  // 256 + 256 + 88
+  CHECK(cluster.migrations.size() == 600);
+  CHECK(report.migrated == 599);
+  REQUIRE(report.failed.size() == 1);
+  CHECK(report.failed[0] == std::pair<std::string, std::string>{"s7", "import refused"});
+  CHECK(agent.totals().sessions_migrated == 599);
+  CHECK(agent.totals().sessions_failed == 1);
 }
