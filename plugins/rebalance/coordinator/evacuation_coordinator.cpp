@@ -4,18 +4,14 @@
 
 namespace tidemq::rebalance {
 
-namespace {
-constexpr int kMaxAttempts = 3;  // D10
-}  // namespace
-
 EvacuationCoordinator::EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter,
                                              Timing timing)
     : ctx_(ctx),
       agent_(agent),
-      limiter_(limiter),
       fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)),
       store_(ctx.data_dir),
-      pacer_(agent, limiter, ctx.timers) {}
+      pacer_(agent, limiter, ctx.timers),
+      session_pacer_(agent, limiter, ctx.timers) {}
 
 EvacuationCoordinator::~EvacuationCoordinator() { *alive_ = false; }
 
@@ -78,7 +74,8 @@ void EvacuationCoordinator::run(Commands cmds) {
       loads_.clear();
       loads_at_ = {};
       pacer_.stop();
-      failures_.clear();
+      session_pacer_.stop();
+      session_pacer_.reset_attempts();
     } else if (auto* ec = std::get_if<cmd::EvictConnections>(&c)) {
       // The FSM asks once per tick; the pacer spreads the batch over the second (issue 5). With
       // least_loaded it waits (up to 2 s) for the first loads, so nobody gets the static fallback.
@@ -156,9 +153,7 @@ void EvacuationCoordinator::refresh_loads() {
 }
 
 void EvacuationCoordinator::fetch_counts(const cmd::FetchCounts& c) {
-  ev::LocalCounts counts{c.token, agent_.connection_count(), agent_.session_count(), 0, {}};
-  for (const auto& [_, n] : failures_)
-    if (n >= kMaxAttempts) ++counts.stuck_sessions;
+  ev::LocalCounts counts{c.token, agent_.connection_count(), agent_.session_count(), session_pacer_.stuck_sessions(), {}};
   if (!c.with_targets) return feed(counts);
   // Recipients: running members (or the listed ones) whose agent is disabled, asked over RPC.
   std::vector<NodeId> candidates;
@@ -192,29 +187,11 @@ void EvacuationCoordinator::fetch_counts(const cmd::FetchCounts& c) {
 }
 
 void EvacuationCoordinator::migrate(const cmd::MigrateSessions& c) {
-  limiter_.set_rate(fsm_.options().sess_evict_rate);
-  const std::uint64_t n = limiter_.obtain_up_to(c.count);
-  // Sessions that failed kMaxAttempts times are left alone (reported as stuck).
   auto filter = c.filter == SessionFilter::any ? plugin::SessionFilter::any : plugin::SessionFilter::disconnected;
-  std::set<core::ClientId> stuck;
-  for (const auto& [id, attempts] : failures_)
-    if (attempts >= kMaxAttempts) stuck.insert(id);
-  agent_.evict_sessions(static_cast<std::size_t>(n), c.targets, filter,
-                        [this, alive = alive_, token = c.token, node = c.node](EvictionAgent::MigrationReport r) {
-                          if (!*alive) return;
-                          ev::BatchDone done{token, node, {}, r.migrated, 0, 0};
-                          for (const auto& [id, why] : r.failed) {
-                            int& attempts = failures_[id];
-                            if (++attempts == kMaxAttempts) {
-                              ++done.given_up;
-                              rebalance_logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
-                            } else if (attempts < kMaxAttempts) {
-                              ++done.failed;
-                            }
-                          }
-                          feed(done);
-                        },
-                        stuck);
+  session_pacer_.migrate(c.count, fsm_.options().sess_evict_rate, c.targets, filter,
+                         [this, token = c.token, node = c.node](SessionPacer::Report r) {
+                           feed(ev::BatchDone{token, node, {}, r.migrated, r.failed, r.given_up});
+                         });
 }
 
 }  // namespace tidemq::rebalance

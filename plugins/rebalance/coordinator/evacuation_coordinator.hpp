@@ -11,6 +11,7 @@
 
 #include "rebalance/agent/eviction_agent.hpp"
 #include "rebalance/coordinator/eviction_pacer.hpp"
+#include "rebalance/coordinator/session_pacer.hpp"
 #include "rebalance/core/evacuation_fsm.hpp"
 #include "rebalance/core/evacuation_store.hpp"
 #include "rebalance/core/rate_limiter.hpp"
@@ -47,14 +48,13 @@ class EvacuationCoordinator {
 
   plugin::PluginContext& ctx_;
   EvictionAgent& agent_;
-  RateLimiter& limiter_;
   EvacuationFsm fsm_;
   EvacuationStore store_;
   plugin::Registration timer_;
-  EvictionPacer pacer_;
+  EvictionPacer pacer_;           // connections
+  SessionPacer session_pacer_;   // sessions, with the attempt counts of D10
   std::optional<ReplyFn> pending_start_, pending_stop_;
   std::vector<NodeId> recipients_;
-  std::map<core::ClientId, int> failures_;  // migration attempts that failed, per client (D10)
   std::map<NodeId, std::uint64_t> loads_;    // connections per available node (least_loaded)
   util::TimePoint loads_at_{};
   bool loads_pending_ = false;

@@ -10,7 +10,6 @@ namespace {
 
 using plugin::Json;
 constexpr auto kRenewEvery = std::chrono::milliseconds(1000);
-constexpr int kMaxAttempts = 3;  // D10
 
 boost::system::error_code error_from(const std::string& token) {
   for (auto e : {RebalanceErrc::already_started, RebalanceErrc::not_started, RebalanceErrc::agent_busy,
@@ -25,9 +24,9 @@ boost::system::error_code error_from(const std::string& token) {
 RebalanceCoordinator::RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing)
     : ctx_(ctx),
       agent_(agent),
-      limiter_(limiter),
       fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)),
-      pacer_(agent, limiter, ctx.timers) {
+      pacer_(agent, limiter, ctx.timers),
+      session_pacer_(agent, limiter, ctx.timers) {
   node_events_ = ctx_.cluster.on_node_event([this](const std::string& node, bool up) {
     if (up) return;
     if (fsm_.busy()) feed(ev::NodeDown{node});
@@ -40,10 +39,7 @@ RebalanceCoordinator::~RebalanceCoordinator() { *alive_ = false; }
 void RebalanceCoordinator::register_methods(std::vector<plugin::Registration>& out) {
   auto& cl = ctx_.cluster;
   out.push_back(cl.register_method("rebalance.counts.v1", [this](const Json&, plugin::Done reply) {
-    std::uint64_t stuck = 0;
-    if (donor_)
-      for (const auto& [_, n] : donor_->failures)
-        if (n >= kMaxAttempts) ++stuck;
+    const std::uint64_t stuck = donor_ ? session_pacer_.stuck_sessions() : 0;
     reply(Json{{"connections", agent_.connection_count()},
                {"sessions", agent_.session_count()},
                {"disconnected_sessions", agent_.disconnected_session_count()},
@@ -71,28 +67,11 @@ void RebalanceCoordinator::register_methods(std::vector<plugin::Registration>& o
   }));
   out.push_back(cl.register_method("rebalance.donor.evict_sessions.v1", [this](const Json& a, plugin::Done reply) {
     if (!donor_) return reply(Json{{"error", "agent_disabled"}}, "");
-    limiter_.set_rate(a.value("rate", kDefaultSessEvictRate));
-    const std::uint64_t n = limiter_.obtain_up_to(a.value("count", std::uint64_t{0}));
-    std::set<core::ClientId> stuck;
-    for (const auto& [id, attempts] : donor_->failures)
-      if (attempts >= kMaxAttempts) stuck.insert(id);
-    agent_.evict_sessions(
-        static_cast<std::size_t>(n), a.value("targets", std::vector<std::string>{}), plugin::SessionFilter::disconnected,
-        [this, alive = alive_, reply](EvictionAgent::MigrationReport r) {
-          if (!*alive) return;
-          Json out{{"done", r.migrated}, {"failed", 0}, {"given_up", 0}};
-          for (const auto& [id, why] : r.failed) {
-            int attempts = donor_ ? ++donor_->failures[id] : kMaxAttempts;
-            if (attempts == kMaxAttempts) {
-              out["given_up"] = out["given_up"].get<std::uint64_t>() + 1;
-              rebalance_logger()->warn("session {} could not be migrated after {} attempts: {}", id, attempts, why);
-            } else if (attempts < kMaxAttempts) {
-              out["failed"] = out["failed"].get<std::uint64_t>() + 1;
-            }
-          }
-          reply(out, "");
-        },
-        stuck);
+    session_pacer_.migrate(a.value("count", std::uint64_t{0}), a.value("rate", kDefaultSessEvictRate),
+                           a.value("targets", std::vector<std::string>{}), plugin::SessionFilter::disconnected,
+                           [reply](SessionPacer::Report r) {
+                             reply(Json{{"done", r.migrated}, {"failed", r.failed}, {"given_up", r.given_up}}, "");
+                           });
   }));
 }
 
@@ -253,6 +232,7 @@ void RebalanceCoordinator::donor_enable(const Json& a, plugin::Done reply) {
   if (!donor_) {
     donor_.emplace();
     donor_->coordinator = coordinator;
+    session_pacer_.reset_attempts();
   }
   donor_->lease_until = ctx_.clock.now() + kDonorLease;
   if (a.contains("view")) donor_->view = donor_view_from_json(a["view"]);
@@ -273,6 +253,7 @@ void RebalanceCoordinator::donor_release(const std::string& why) {
   rebalance_logger()->info("rebalance donor role released ({}), coordinator {}", why, donor_->coordinator);
   agent_.disable(std::string(kKindRebalance));
   pacer_.stop();
+  session_pacer_.stop();
   donor_.reset();
 }
 

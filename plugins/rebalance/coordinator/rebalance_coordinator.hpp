@@ -14,6 +14,7 @@
 
 #include "rebalance/agent/eviction_agent.hpp"
 #include "rebalance/coordinator/eviction_pacer.hpp"
+#include "rebalance/coordinator/session_pacer.hpp"
 #include "rebalance/core/rate_limiter.hpp"
 #include "rebalance/core/rebalance_fsm.hpp"
 #include "tidemq/plugin/plugin.hpp"
@@ -50,7 +51,6 @@ class RebalanceCoordinator {
 
   plugin::PluginContext& ctx_;
   EvictionAgent& agent_;
-  RateLimiter& limiter_;
   RebalanceFsm fsm_;
   plugin::Registration timer_, lease_timer_, node_events_;
   std::optional<ReplyFn> pending_start_, pending_stop_;
@@ -61,10 +61,10 @@ class RebalanceCoordinator {
     util::TimePoint lease_until{};
     std::optional<DonorView> view;
     plugin::Registration check;
-    std::map<core::ClientId, int> failures;
   };
   std::optional<DonorRole> donor_;
-  EvictionPacer pacer_;  // the donor's connection evictions
+  EvictionPacer pacer_;          // the donor's connection evictions
+  SessionPacer session_pacer_;   // the donor's session migrations, with the attempt counts of D10
 };
 
 }  // namespace tidemq::rebalance

@@ -36,6 +36,11 @@ void EvacuationFsm::enter(EvacuationState s, Commands& out) {
   out.push_back(cmd::PhaseChanged{std::string(kProcess), std::string(to_string(s))});
 }
 
+std::chrono::milliseconds EvacuationFsm::rest_of_interval() const {
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - batch_started_);
+  return std::max(std::chrono::milliseconds(0), timing_.evict_interval - spent);
+}
+
 void EvacuationFsm::arm(std::chrono::milliseconds after, Commands& out, bool phase_wait) {
   token_ = next_token();
   await_ = Await::timer;
@@ -215,6 +220,7 @@ Commands EvacuationFsm::on_session_tick(const ev::LocalCounts& e) {
   no_targets_ = false;
   token_ = next_token();
   await_ = Await::batch;
+  batch_started_ = clock_.now();
   out.push_back(cmd::MigrateSessions{token_, self_, std::min<std::uint64_t>(options_.sess_evict_rate, movable),
                                      std::move(targets), SessionFilter::any, std::chrono::milliseconds(0)});
   return out;
@@ -231,7 +237,7 @@ Commands EvacuationFsm::handle(const ev::BatchDone& e) {
                                                         "retried",
                                                         e.given_up, kMaxSessionMigrationAttempts)});
   }
-  arm(timing_.evict_interval, out, false);
+  arm(rest_of_interval(), out, false);
   return out;
 }
 

@@ -33,6 +33,11 @@ void RebalanceFsm::enter(RebalanceState s, Commands& out) {
   out.push_back(cmd::PhaseChanged{std::string(kProcess), std::string(to_string(s))});
 }
 
+std::chrono::milliseconds RebalanceFsm::rest_of_interval() const {
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - batch_started_);
+  return std::max(std::chrono::milliseconds(0), timing_.evict_interval - spent);
+}
+
 void RebalanceFsm::arm(std::chrono::milliseconds after, Commands& out, bool phase_wait) {
   token_ = next_token();
   await_ = Await::timer;
@@ -191,6 +196,7 @@ Commands RebalanceFsm::on_conn_tick(const NodeCountMap& counts) {
   }
   token_ = next_token();
   await_ = Await::batch;
+  batch_started_ = clock_.now();
   pending_.clear();
   for (const auto& b : batches) {
     pending_.insert(b.node);
@@ -234,6 +240,7 @@ Commands RebalanceFsm::on_session_tick(const NodeCountMap& counts) {
   Commands out;
   token_ = next_token();
   await_ = Await::batch;
+  batch_started_ = clock_.now();
   pending_.clear();
   for (const auto& b : batches) {
     pending_.insert(b.node);
@@ -288,7 +295,7 @@ Commands RebalanceFsm::handle(const ev::BatchDone& e) {
     }
   }
   pending_.erase(e.node);
-  if (pending_.empty()) arm(timing_.evict_interval, out, false);
+  if (pending_.empty()) arm(rest_of_interval(), out, false);
   return out;
 }
 

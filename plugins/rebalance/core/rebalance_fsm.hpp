@@ -118,6 +118,10 @@ class RebalanceFsm {
   std::set<NodeId> pending_;
 
   util::TimePoint wait_since_{};
+  // When the current batch was asked for: the next tick comes one evict_interval after it, not
+  // after the batch ends, so that a batch paced over the second keeps the configured rate.
+  util::TimePoint batch_started_{};
+  std::chrono::milliseconds rest_of_interval() const;
   std::chrono::milliseconds wait_length_{0};
   bool wait_armed_ = false;
   std::optional<std::uint64_t> baseline_;
