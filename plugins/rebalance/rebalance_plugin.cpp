@@ -212,12 +212,14 @@ class RebalancePlugin final : public plugin::Plugin {
     std::string node;
     for (const auto& [k, v] : params)
       if (k == "node") node = v;
-    bool running = false;
+    bool known = false, running = false;
     for (const auto& m : ctx_->cluster.members())
-      if (m.name == node) running = m.running;
+      if (m.name == node) known = true, running = m.running;
     if (!running) {
-      if (api == ApiVersion::v4) return reply(json_reply(200, Json{{"code", 400}, {"message", "invalid node: " + node}}));
-      return reply(json_reply(404, Json{{"code", "NOT_FOUND"}, {"message", "Node not found: " + node}}));
+      if (api == ApiVersion::v5) return reply(json_reply(404, Json{{"code", "NOT_FOUND"}, {"message", "Node not found: " + node}}));
+      // v4: a member that is down is unreachable, not unknown (§6.2).
+      const std::string message = known ? "Error communicating with node '" + node + "': the node is not running" : "invalid node: " + node;
+      return reply(json_reply(200, Json{{"code", 400}, {"message", message}}));
     }
     if (!args.contains("body") && args.is_object()) args["body"] = "";
     args["api"] = api == ApiVersion::v4 ? "v4" : "v5";

@@ -258,9 +258,13 @@ void RebalanceCoordinator::donor_release(const std::string& why) {
 }
 
 std::optional<Json> RebalanceCoordinator::donor_status(ApiVersion api) const {
-  if (!donor_ || !donor_->view) return std::nullopt;
+  std::optional<DonorView> view = donor_ ? donor_->view : std::nullopt;
+  // A coordinator that is one of its own donors shows the donor body for the whole run, also
+  // before its own enable call has arrived.
+  if (!view && fsm_.busy()) view = fsm_.donor_view(ctx_.cluster.self());
+  if (!view) return std::nullopt;
   LiveCounts live{agent_.connection_count(), agent_.session_count(), agent_.disconnected_session_count()};
-  return render_donor_status(*donor_->view, live, api);
+  return render_donor_status(*view, live, api);
 }
 
 }  // namespace tidemq::rebalance
