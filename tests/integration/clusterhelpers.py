@@ -26,6 +26,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -37,10 +38,10 @@ from pathlib import Path
 
 import pytest
 
+import mqttraw
+from adminhelpers import CTL_BIN, ctl_bin  # noqa: F401  (re-exported: the cluster tests import them from here)
 from conftest import START_TIMEOUT, Broker, BrokerStartError
 
-REPO = Path(__file__).resolve().parents[2]
-CTL_BIN = Path(os.environ.get("TIDEMQ_CTL_BIN", str(REPO / "build" / "tools" / "ctl" / "tidemq_ctl")))
 
 DEFAULT_COOKIE = "tidemqsecretcookie"
 ADMIN_USER = "admin"
@@ -507,17 +508,6 @@ class CtlResult:
         return "<rc=%d stdout=%r stderr=%r>" % (self.rc, self.out[-800:], self.err[-800:])
 
 
-@pytest.fixture(scope="module")
-def ctl_bin():
-    if not CTL_BIN.exists():
-        pytest.skip("tidemq_ctl not built at %s (ninja -C build tidemq_ctl, or set TIDEMQ_CTL_BIN)" % CTL_BIN)
-    d = Path(tempfile.mkdtemp(prefix="tidemq-ctl-bin-"))
-    dst = d / "tidemq_ctl"
-    shutil.copy2(str(CTL_BIN), str(dst))
-    yield dst
-    shutil.rmtree(str(d), ignore_errors=True)
-
-
 @pytest.fixture
 def ctl(ctl_bin, tmp_workdir):
     """ctl(*args, node=None, env=None) -> CtlResult; with node, its --url/--user/
@@ -535,3 +525,66 @@ def ctl(ctl_bin, tmp_workdir):
         return CtlResult(r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace"))
 
     return run
+
+
+# --- clients behind a load balancer ----------------------------------------------------------
+
+class Fleet:
+    """MQTT clients that reconnect to the next node (round-robin) when the server drops them,
+    as a load balancer in front of the cluster would make them do; shared by the rebalance
+    tests (test_rebalance_cluster.py, test_rebalance_ctl.py).
+
+    try_next_on_refusal: a node refusing a CONNECT with 0x9C (use another server) means the
+    next node; without it every CONNECT must succeed."""
+
+    def __init__(self, nodes, try_next_on_refusal=False):
+        self.nodes = nodes
+        self.try_next_on_refusal = try_next_on_refusal
+        self.clients = {}  # client id -> (RawClient, node index)
+        self.turn = 0
+
+    def connect(self, cid, index):
+        """Connects `cid` to node `index` (or, see try_next_on_refusal, to one after it)."""
+        for attempt in range(len(self.nodes) if self.try_next_on_refusal else 1):
+            i = (index + attempt) % len(self.nodes)
+            c = mqttraw.RawClient(self.nodes[i].host, self.nodes[i].port)
+            ack = c.connect(cid, keepalive=60)
+            if ack.rc == 0:
+                self.clients[cid] = (c, i)
+                return
+            c.close()
+            assert self.try_next_on_refusal and ack.rc == 0x9C, ack
+        raise AssertionError("every node refused %s" % cid)
+
+    def serve(self, seconds):
+        """Reads every socket for `seconds`; a dropped client reconnects to another node."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            socks = {c.sock: cid for cid, (c, _) in self.clients.items()}
+            ready, _, _ = select.select(list(socks), [], [], 0.05)
+            for sock in ready:
+                cid = socks[sock]
+                c, index = self.clients[cid]
+                try:
+                    data = sock.recv(4096)
+                except OSError:
+                    data = b""
+                if data and data[0] >> 4 != mqttraw.DISCONNECT:
+                    continue
+                c.close()
+                self.turn += 1
+                target = (index + self.turn) % len(self.nodes)
+                if target == index:
+                    target = (target + 1) % len(self.nodes)
+                self.connect(cid, target)
+
+    def per_node(self):
+        """How many clients each node has."""
+        counts = [0] * len(self.nodes)
+        for _, index in self.clients.values():
+            counts[index] += 1
+        return counts
+
+    def close(self):
+        for c, _ in self.clients.values():
+            c.close()

@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import mqttraw  # noqa: E402
+from certs import paho  # noqa: E402
 from mqtthelpers import Client  # noqa: E402
 
 REPO = HERE.parents[1]
@@ -373,11 +374,40 @@ def make_client():
         return c
 
     yield make
-    for c in made:
+    close_all_quietly(made)
+
+
+def close_all_quietly(clients):
+    """Fixture teardown: close every client made, even if closing one of them fails."""
+    for c in clients:
         try:
             c.close()
         except Exception:
             pass
+
+
+@pytest.fixture
+def paho_clients():
+    """paho_clients(port, version=5, transport="tcp", ...) -> certs.paho(...), closed at
+    teardown: paho clients over TLS / WebSocket listeners (test_tls.py, test_ws.py)."""
+    made = []
+
+    def make(*a, **kw):
+        c = paho(*a, **kw)
+        made.append(c)
+        return c
+
+    yield make
+    close_all_quietly(made)
+
+
+@pytest.fixture
+def cli_procs():
+    """A list to append mqtthelpers.MosquittoSub processes to; each is closed at teardown."""
+    procs = []
+    yield procs
+    for p in procs:
+        p.close()
 
 
 @pytest.fixture

@@ -343,14 +343,18 @@ class Client:
         self.disconnected.wait(timeout)
         self.stop()
 
-    def drop(self):
-        """Close the TCP connection without DISCONNECT (will is due)."""
+    def _shut_socket(self):
+        """Shut paho's TCP connection down under it, without DISCONNECT (for drop and close)."""
         sock = self.c.socket()
         if sock is not None:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+    def drop(self):
+        """Close the TCP connection without DISCONNECT (will is due)."""
+        self._shut_socket()
         self.disconnected.wait(DEFAULT_TIMEOUT)
         self.stop()
 
@@ -368,12 +372,7 @@ class Client:
         """Teardown: best effort, never blocks long."""
         try:
             if not self.disconnected.is_set():
-                sock = self.c.socket()
-                if sock is not None:
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                self._shut_socket()
             self.disconnected.wait(2)
         finally:
             self.stop()
@@ -405,6 +404,28 @@ def expect_refused(raw, connack_rcs=(), disconnect_rcs=(), allow=(), timeout=DEF
         else:
             assert p.type in allow, "unexpected %r before close" % (p,)
     return pkts
+
+
+def expect_filter_not_granted(broker, raw, flt, version=5):
+    """SUBSCRIBE to the invalid filter `flt` on `raw` (connected to `broker`): either a
+    failure SUBACK or a DISCONNECT and close is conformant, a grant is not; the broker
+    keeps serving.  The check of test_topics.py's and test_shared.py's invalid filters."""
+    import mqttraw
+    raw.send(mqttraw.subscribe_packet(1, [(flt, 1)], version=version))
+    try:
+        p = raw.recv(5)
+    except Exception:
+        p = None
+    if p is not None and p.type == mqttraw.SUBACK:
+        if version == 4:
+            assert p.rcs == [0x80], p
+        else:
+            assert len(p.rcs) == 1 and p.rcs[0] >= 0x80, p
+    else:
+        if p is not None:
+            assert p.type == 14 and p.rc in (0x81, 0x82, 0x8F), p
+        expect_refused(raw, disconnect_rcs=(0x81, 0x82, 0x8F))
+    assert_serving(broker)
 
 
 def assert_serving(broker, version=5):

@@ -16,9 +16,10 @@ import uuid
 
 import pytest
 
-from adminhelpers import wait_admin_listening  # noqa: E402
+from adminhelpers import start_with_admin_api, wait_admin_listening  # noqa: E402
 
 import mqttraw
+from conftest import free_port
 from mqtthelpers import wait_for
 
 pytestmark = pytest.mark.tidemq_only(reason="the admin HTTP API is tidemq's own")
@@ -29,14 +30,6 @@ WWW_AUTHENTICATE = 'Basic realm="tidemq"'
 
 
 # --- HTTP helpers --------------------------------------------------------------
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
@@ -113,25 +106,9 @@ class Admin:
 
 def start_admin_node(broker_factory, settings=None, **kw):
     """A node with its admin API on a free port; returns (broker, Admin)."""
-    for attempt in range(3):
-        port = free_port()
-        s = {"management.listener.http.bind": "127.0.0.1:%d" % port}
-        s.update(settings or {})
-        b = broker_factory(settings=s, start=False, **kw)
-        try:
-            b.start()
-            up = wait_admin_listening(b, port)
-        except RuntimeError as e:  # conftest.BrokerStartError
-            up, logs = False, str(e)
-        else:
-            logs = "" if up else b.logs()
-        if up:
-            return b, Admin(b.host, port, s.get("management.default_user", ADMIN_USER),
-                            s.get("management.default_password", ADMIN_PASSWORD))
-        if "admin API: cannot listen" in logs and attempt < 2:  # the free port was taken meanwhile
-            continue
-        raise AssertionError("node did not start:\n" + logs)
-    raise AssertionError("unreachable")
+    b, port, s = start_with_admin_api(broker_factory, settings, **kw)
+    return b, Admin(b.host, port, s.get("management.default_user", ADMIN_USER),
+                    s.get("management.default_password", ADMIN_PASSWORD))
 
 
 @pytest.fixture

@@ -11,13 +11,11 @@ behind them (GET /api/v4/cluster, POST /api/v4/cluster/join, POST
 Outputs are compared byte for byte."""
 
 import base64
-import http.server
-import json
-import threading
 import time
 
 import pytest
 
+from adminhelpers import FakeAdminApi
 from clusterhelpers import (  # noqa: F401  (fixtures)
     DOWN_SECONDS, cluster, ctl, ctl_bin, free_ports, pytestmark_cluster, status_line, wait_cluster,
     wait_no_route, wait_route)
@@ -29,60 +27,9 @@ N1, N2, N3 = "tidemq1@127.0.0.1", "tidemq2@127.0.0.2", "tidemq3@127.0.0.3"
 
 # --- a fake admin API ----------------------------------------------------------------------
 
-class FakeNode:
-    """An HTTP server on 127.0.0.1 answering canned JSON: answers[(method, path)] =
-    (status, document); everything else is the router's 404.  Requests are
-    recorded as (method, path, headers, decoded body or None)."""
-
-    def __init__(self):
-        self.answers = {}
-        self.requests = []
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _handle(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n) if n else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                fake.requests.append((self.command, self.path, dict(self.headers), body))
-                status, doc = fake.answers.get((self.command, self.path), (404, {"code": 404, "message": "not found"}))
-                data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def flags(self):
-        return ["--url", self.url, "--user", "admin", "--password", "public"]
-
-    def cluster(self, running, stopped=()):
-        self.answers[("GET", "/api/v4/cluster")] = (
-            200, {"code": 0, "data": {"running_nodes": list(running), "stopped_nodes": list(stopped)}})
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def fake():
-    f = FakeNode()
+    f = FakeAdminApi()
     yield f
     f.close()
 
@@ -102,7 +49,7 @@ def fails(r, text):
                      "stopped_nodes => ['tidemq2@127.0.0.2','tidemq3@127.0.0.3']}\n"),
 ], ids=["alone", "three", "one-stopped", "two-stopped"])
 def test_status_text(ctl, fake, running, stopped, line):
-    fake.cluster(running, stopped)
+    fake.members(running, stopped)
     r = ctl("cluster", "status", *fake.flags)
     assert (r.rc, r.out, r.err) == (0, line, ""), r
     assert line == status_line(running, stopped)
@@ -127,7 +74,7 @@ def test_status_failures(ctl, fake):
 
 def test_join_sends_the_node_and_prints_the_status(ctl, fake):
     fake.answers[("POST", "/api/v4/cluster/join")] = (200, {"code": 0})
-    fake.cluster([N1, N2])
+    fake.members([N1, N2])
     r = ctl("cluster", "join", "tidemq2@127.0.0.2:4371", *fake.flags)
     assert (r.rc, r.err) == (0, ""), r
     assert r.out == ("Join the cluster successfully.\n"
@@ -143,7 +90,7 @@ def test_join_sends_the_node_and_prints_the_status(ctl, fake):
 ])
 def test_join_failure_prints_the_api_message(ctl, fake, status, message):
     fake.answers[("POST", "/api/v4/cluster/join")] = (status, {"code": status, "message": message})
-    fake.cluster([N1])
+    fake.members([N1])
     fails(ctl("cluster", "join", "tidemq2@127.0.0.2:4371", *fake.flags), "Failed to join the cluster: " + message)
     assert [m for m, _, _, _ in fake.requests] == ["POST"], "no status after a failed join"
 

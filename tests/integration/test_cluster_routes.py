@@ -10,17 +10,13 @@ only guaranteed once the route is visible on A: every test waits for it
 (GET /api/v4/routes) first."""
 
 import itertools
-import queue
-import shutil
-import subprocess
-import threading
 import time
 
 import pytest
 
 from clusterhelpers import (  # noqa: F401  (fixtures)
     cluster3, poll, pytestmark_cluster, shared_cluster, wait_no_route, wait_route, wait_routes)
-from mqtthelpers import barrier
+from mqtthelpers import barrier, check_mosquitto_cli_roundtrip, requires_mosquitto_clients
 
 pytestmark = pytestmark_cluster
 
@@ -71,78 +67,14 @@ def test_every_node_reaches_every_node(cluster3, make_client, uid):
 
 # --- mosquitto_pub / mosquitto_sub -----------------------------------------------------
 
-def _reader(proc, q):
-    for line in proc.stdout:
-        q.put(line.decode("utf-8", "replace").rstrip("\n"))
-    q.put(None)
-
-
-class SubProc:
-    """mosquitto_sub in the background; lines of stdout go into a queue."""
-
-    def __init__(self, node, args):
-        self.proc = subprocess.Popen(
-            # stdbuf: mosquitto_sub block-buffers stdout when it is a pipe
-            [shutil.which("stdbuf") or "stdbuf", "-oL", "mosquitto_sub", "-h", node.host, "-p", str(node.port),
-             "-d"] + args,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.lines = queue.Queue()
-        self.seen = []
-        threading.Thread(target=_reader, args=(self.proc, self.lines), daemon=True).start()
-
-    def wait_line(self, pred, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("mosquitto_sub: no matching line; output: %r" % self.seen)
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError("mosquitto_sub exited (%s); output: %r" % (self.proc.poll(), self.seen))
-            self.seen.append(line)
-            if pred(line):
-                return line
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-
-
-@pytest.fixture
-def cli_procs():
-    procs = []
-    yield procs
-    for p in procs:
-        p.close()
-
-
-def mosquitto_pub(node, args, timeout=10):
-    r = subprocess.run(["mosquitto_pub", "-h", node.host, "-p", str(node.port)] + args,
-                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, "mosquitto_pub failed: %r" % (r,)
-    return r
-
-
-@pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto-clients missing")
+@requires_mosquitto_clients
 @pytest.mark.parametrize("proto", ["mqttv311", "mqttv5"])
 @pytest.mark.parametrize("qos", [0, 1, 2])
 def test_mosquitto_clients_across_nodes(cluster3, cli_procs, uid, proto, qos):
     n1, n2, _ = cluster3.nodes
     topic = "cli/" + uid
-    sub = SubProc(n2, ["-V", proto, "-q", str(qos), "-t", topic, "-C", "3", "-W", "15",
-                       "-F", "PAYLOAD %t %q %p"])
-    cli_procs.append(sub)
-    sub.wait_line(lambda line: "SUBACK" in line)
-    wait_route(n1, topic, n2)
-    for i in range(3):
-        mosquitto_pub(n1, ["-V", proto, "-q", str(qos), "-t", topic, "-m", "hello-%d" % i])
-    got = [sub.wait_line(lambda line: line.startswith("PAYLOAD")) for _ in range(3)]
-    assert got == ["PAYLOAD %s %d hello-%d" % (topic, qos, i) for i in range(3)]
-    assert sub.proc.wait(10) == 0
+    check_mosquitto_cli_roundtrip(cli_procs, n2, n1, topic, proto, qos, sub_wait_s=15,
+                                  before_publish=lambda: wait_route(n1, topic, n2))
 
 
 # --- wildcards and $ topics ----------------------------------------------------------------

@@ -11,8 +11,11 @@ from mqtthelpers import expect_refused
 pytestmark = pytest.mark.tidemq_only(reason="tidemq's own configuration and command line")
 
 
-def run_expecting_failure(broker_factory, **kw):
+def run_expecting_failure(broker_factory, config_file=None, **kw):
+    """Run a broker that must exit (bad settings, environment or config_file); returns (rc, output)."""
     b = broker_factory(start=False, **kw)
+    if config_file is not None:
+        b.config_file = config_file
     rc, out, err = b.run_to_exit(timeout=10)
     return rc, out + err
 
@@ -50,10 +53,7 @@ def test_env_override_bad_value_exits_2(broker_factory):
 def test_unknown_key_in_config_file_names_key_file_and_line(broker_factory, tmp_workdir):
     conf = tmp_workdir / "bad.conf"
     conf.write_text('[mqtt]\nmax_inflight = 10\nbogus_key = 5\n')
-    b = broker_factory(start=False)
-    b.config_file = conf
-    rc, out, err = b.run_to_exit(timeout=10)
-    text = out + err
+    rc, text = run_expecting_failure(broker_factory, config_file=conf)
     assert rc == 2, text
     assert "bogus_key" in text, text
     assert "bad.conf" in text, "the message must name the file:\n" + text
@@ -63,20 +63,15 @@ def test_unknown_key_in_config_file_names_key_file_and_line(broker_factory, tmp_
 def test_bad_value_in_config_file_names_key_file_and_line(broker_factory, tmp_workdir):
     conf = tmp_workdir / "badval.conf"
     conf.write_text('# comment\n[mqtt]\nmax_keepalive = "soon"\n')
-    b = broker_factory(start=False)
-    b.config_file = conf
-    rc, out, err = b.run_to_exit(timeout=10)
-    text = out + err
+    rc, text = run_expecting_failure(broker_factory, config_file=conf)
     assert rc == 2, text
     assert "max_keepalive" in text and "badval.conf" in text, text
     assert re.search(r"\b3\b", text), "the message must name line 3:\n" + text
 
 
 def test_missing_config_file_fails(broker_factory, tmp_workdir):
-    b = broker_factory(start=False)
-    b.config_file = tmp_workdir / "does-not-exist.conf"
-    rc, out, err = b.run_to_exit(timeout=10)
-    assert rc != 0, out + err
+    rc, text = run_expecting_failure(broker_factory, config_file=tmp_workdir / "does-not-exist.conf")
+    assert rc != 0, text
 
 
 def test_shipped_config_starts(broker, make_raw):

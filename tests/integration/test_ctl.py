@@ -11,24 +11,20 @@ import http.client
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from adminhelpers import wait_admin_listening  # noqa: E402
+from adminhelpers import ctl_bin, start_with_admin_api  # noqa: E402,F401  (ctl_bin: a fixture)
 
 import mqttraw
+from conftest import free_port
 from mqtthelpers import wait_for
 
 pytestmark = pytest.mark.tidemq_only(reason="tidemq_ctl talks to tidemq's admin API")
 
-REPO = Path(__file__).resolve().parents[2]
-CTL_BIN = Path(os.environ.get("TIDEMQ_CTL_BIN", str(REPO / "build" / "tools" / "ctl" / "tidemq_ctl")))
 RUN_TIMEOUT = 15
 
 CLIENT_LINE = re.compile(
@@ -39,17 +35,6 @@ CLIENT_LINE = re.compile(
 
 
 # --- running the CLI -------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def ctl_bin():
-    if not CTL_BIN.exists():
-        pytest.skip("tidemq_ctl not built at %s (ninja -C build tidemq_ctl, or set TIDEMQ_CTL_BIN)" % CTL_BIN)
-    d = Path(tempfile.mkdtemp(prefix="tidemq-ctl-bin-"))
-    dst = d / "tidemq_ctl"
-    shutil.copy2(str(CTL_BIN), str(dst))
-    yield dst
-    shutil.rmtree(str(d), ignore_errors=True)
-
 
 class Result:
     def __init__(self, rc, out, err, seconds):
@@ -107,14 +92,6 @@ def usage(r):
 
 # --- the node ------------------------------------------------------------------
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Node:
     def __init__(self, broker, port, user, password):
         self.broker, self.port, self.user, self.password = broker, port, user, password
@@ -140,26 +117,8 @@ class Node:
 @pytest.fixture
 def start_node(broker_factory):
     def start(settings=None, **kw):
-        s_in = dict(settings or {})
-        for attempt in range(3):
-            port = free_port()
-            s = {"management.listener.http.bind": "127.0.0.1:%d" % port}
-            s.update(s_in)
-            b = broker_factory(settings=s, start=False, **kw)
-            try:
-                b.start()
-                up = wait_admin_listening(b, port)
-            except RuntimeError as e:  # conftest.BrokerStartError
-                up, logs = False, str(e)
-            else:
-                logs = "" if up else b.logs()
-            if up:
-                return Node(b, port, s.get("management.default_user", "admin"),
-                            s.get("management.default_password", "public"))
-            if "admin API: cannot listen" in logs and attempt < 2:  # the free port was taken meanwhile
-                continue
-            raise AssertionError("node did not start:\n" + logs)
-        raise AssertionError("unreachable")
+        b, port, s = start_with_admin_api(broker_factory, settings, **kw)
+        return Node(b, port, s.get("management.default_user", "admin"), s.get("management.default_password", "public"))
 
     return start
 

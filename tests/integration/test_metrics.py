@@ -4,12 +4,11 @@ and its authentication (management.metrics_auth)."""
 
 import base64
 import http.client
-import socket
 import time
 
 import pytest
 
-from adminhelpers import wait_admin_listening  # noqa: E402
+from adminhelpers import start_with_admin_api  # noqa: E402
 
 import mqttraw
 from mqtthelpers import wait_for
@@ -50,14 +49,6 @@ FAMILIES = {
 }
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def http_get(port, path, auth=("admin", "public")):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
@@ -93,25 +84,9 @@ class Metrics:
 
 
 def start_node(broker_factory, settings=None):
-    for attempt in range(3):
-        port = free_port()
-        s = {"management.listener.http.bind": "127.0.0.1:%d" % port}
-        s.update(settings or {})
-        b = broker_factory(settings=s, start=False)
-        try:
-            b.start()
-            up = wait_admin_listening(b, port)
-        except RuntimeError as e:  # conftest.BrokerStartError
-            up, logs = False, str(e)
-        else:
-            logs = "" if up else b.logs()
-        if up:
-            b.admin_port = port
-            return b
-        if "admin API: cannot listen" in logs and attempt < 2:  # the free port was taken meanwhile
-            continue
-        raise AssertionError("node did not start:\n" + logs)
-    raise AssertionError("unreachable")
+    b, port, _ = start_with_admin_api(broker_factory, settings)
+    b.admin_port = port
+    return b
 
 
 @pytest.fixture

@@ -1,17 +1,14 @@
 """Publish/subscribe at QoS 0/1/2 in both directions, both protocol versions,
 with paho, the raw client and the mosquitto command line tools."""
 
-import queue
-import shutil
 import subprocess
-import threading
-import time
 
 import pytest
 
 import mqttraw
 from mqttraw import PUBACK, PUBCOMP, PUBLISH, PUBREC, PUBREL
-from mqtthelpers import barrier
+from mqtthelpers import (
+    MosquittoSub, barrier, check_mosquitto_cli_roundtrip, mosquitto_pub, requires_mosquitto_clients)
 
 VERSIONS = [4, 5]
 
@@ -199,81 +196,14 @@ def test_resubscribe_replaces_qos(broker, make_client, uid):
 
 # --- mosquitto_pub / mosquitto_sub ------------------------------------------------
 
-def _reader(proc, q):
-    for line in proc.stdout:
-        q.put(line.decode("utf-8", "replace").rstrip("\n"))
-    q.put(None)
-
-
-class SubProc:
-    """mosquitto_sub in the background; lines of stdout go into a queue."""
-
-    def __init__(self, broker, args):
-        self.proc = subprocess.Popen(
-            # stdbuf: mosquitto_sub block-buffers stdout when it is a pipe
-            [shutil.which("stdbuf") or "stdbuf", "-oL", "mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-d"] + args,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.lines = queue.Queue()
-        self.seen = []
-        threading.Thread(target=_reader, args=(self.proc, self.lines), daemon=True).start()
-
-    def wait_line(self, pred, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError("mosquitto_sub: no matching line; output: %r" % self.seen)
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError("mosquitto_sub exited (%s); output: %r" % (self.proc.poll(), self.seen))
-            self.seen.append(line)
-            if pred(line):
-                return line
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(5)
-
-
-@pytest.fixture
-def cli_procs():
-    procs = []
-    yield procs
-    for p in procs:
-        p.close()
-
-
-def mosquitto_pub(broker, args, timeout=10):
-    r = subprocess.run(["mosquitto_pub", "-h", broker.host, "-p", str(broker.port)] + args,
-                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, "mosquitto_pub failed: %r" % (r,)
-    return r
-
-
-pytestmark_cli = pytest.mark.skipif(shutil.which("mosquitto_sub") is None, reason="mosquitto-clients missing")
-
-
-@pytestmark_cli
+@requires_mosquitto_clients
 @pytest.mark.parametrize("proto", ["mqttv311", "mqttv5"])
 @pytest.mark.parametrize("qos", [0, 1, 2])
 def test_mosquitto_cli_pub_to_sub(broker, cli_procs, uid, proto, qos):
-    topic = "cli/" + uid
-    sub = SubProc(broker, ["-V", proto, "-q", str(qos), "-t", topic, "-C", "3", "-W", "10",
-                           "-F", "PAYLOAD %t %q %p"])
-    cli_procs.append(sub)
-    sub.wait_line(lambda line: "SUBACK" in line)
-    for i in range(3):
-        mosquitto_pub(broker, ["-V", proto, "-q", str(qos), "-t", topic, "-m", "hello-%d" % i])
-    got = [sub.wait_line(lambda line: line.startswith("PAYLOAD")) for _ in range(3)]
-    assert got == ["PAYLOAD %s %d hello-%d" % (topic, qos, i) for i in range(3)]
-    assert sub.proc.wait(10) == 0
+    check_mosquitto_cli_roundtrip(cli_procs, broker, broker, "cli/" + uid, proto, qos, sub_wait_s=10)
 
 
-@pytestmark_cli
+@requires_mosquitto_clients
 def test_mosquitto_pub_to_paho_v5_with_properties(broker, make_client, uid):
     sub = make_client(broker, "s-" + uid, version=5)
     sub.subscribe("cli5/" + uid, qos=1)
@@ -286,10 +216,10 @@ def test_mosquitto_pub_to_paho_v5_with_properties(broker, make_client, uid):
     assert m.props.get("ContentType") == "text/plain"
 
 
-@pytestmark_cli
+@requires_mosquitto_clients
 def test_paho_to_mosquitto_sub(broker, make_client, cli_procs, uid):
     topic = "cli3/" + uid
-    sub = SubProc(broker, ["-V", "mqttv311", "-q", "1", "-t", topic, "-C", "1", "-W", "10", "-F", "PAYLOAD %p"])
+    sub = MosquittoSub(broker, ["-V", "mqttv311", "-q", "1", "-t", topic, "-C", "1", "-W", "10", "-F", "PAYLOAD %p"])
     cli_procs.append(sub)
     sub.wait_line(lambda line: "SUBACK" in line)
     pub = make_client(broker, "p-" + uid, version=5)
@@ -298,7 +228,7 @@ def test_paho_to_mosquitto_sub(broker, make_client, cli_procs, uid):
     assert sub.proc.wait(10) == 0
 
 
-@pytestmark_cli
+@requires_mosquitto_clients
 def test_mosquitto_cli_retained(broker, uid):
     topic = "cliret/" + uid
     mosquitto_pub(broker, ["-q", "1", "-r", "-t", topic, "-m", "kept"])

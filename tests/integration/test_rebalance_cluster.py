@@ -4,73 +4,17 @@ elsewhere, as they would through a load balancer) and then migrate offline
 sessions, until the counts are within the thresholds; the total is unchanged.
 A donor or coordinator that dies aborts the run and every donor is released."""
 
-import select
 import time
 
 import pytest
 
 import mqttraw
-from clusterhelpers import cluster, poll, pytestmark_cluster  # noqa: F401
-from mqttraw import DISCONNECT
+from clusterhelpers import Fleet, cluster, poll, pytestmark_cluster  # noqa: F401
 
 pytestmark = pytestmark_cluster
 
 OPTS = {"conn_evict_rate": 50, "sess_evict_rate": 50, "wait_health_check": 1, "wait_takeover": 1,
         "abs_conn_threshold": 3, "rel_conn_threshold": 1.1, "abs_sess_threshold": 3, "rel_sess_threshold": 1.1}
-
-
-class Fleet:
-    """Clients that reconnect to the next node (round-robin) when the server drops them."""
-
-    def __init__(self, nodes):
-        self.nodes = nodes
-        self.clients = {}   # client id -> (RawClient, node index)
-        self.next = 0
-
-    def connect(self, cid, index):
-        """Connects to node `index`; a node that refuses (0x9C, use another server) means the next one."""
-        for attempt in range(len(self.nodes)):
-            i = (index + attempt) % len(self.nodes)
-            c = mqttraw.RawClient(self.nodes[i].host, self.nodes[i].port)
-            ack = c.connect(cid, keepalive=60)
-            if ack.rc == 0:
-                self.clients[cid] = (c, i)
-                return
-            c.close()
-            assert ack.rc == 0x9C, ack
-        raise AssertionError("every node refused %s" % cid)
-
-    def serve(self, duration):
-        """Reads every socket for `duration` seconds; a dropped client reconnects elsewhere."""
-        deadline = time.monotonic() + duration
-        while time.monotonic() < deadline:
-            socks = {c.sock: cid for cid, (c, _) in self.clients.items()}
-            ready, _, _ = select.select(list(socks), [], [], 0.05)
-            for s in ready:
-                cid = socks[s]
-                c, index = self.clients[cid]
-                try:
-                    data = s.recv(4096)
-                except OSError:
-                    data = b""
-                if data and DISCONNECT << 4 != data[0] & 0xF0:
-                    continue
-                c.close()
-                target = (index + 1 + self.next) % len(self.nodes)
-                self.next += 1
-                if target == index:
-                    target = (target + 1) % len(self.nodes)
-                self.connect(cid, target)
-
-    def per_node(self):
-        counts = [0] * len(self.nodes)
-        for _, index in self.clients.values():
-            counts[index] += 1
-        return counts
-
-    def close(self):
-        for c, _ in self.clients.values():
-            c.close()
 
 
 def node_connections(node):
@@ -82,7 +26,7 @@ def test_rebalance_moves_connections_until_within_thresholds(cluster, layout):
     c = cluster(len(layout))
     nodes = c.nodes
     total = sum(layout)
-    fleet = Fleet(nodes)
+    fleet = Fleet(nodes, try_next_on_refusal=True)
     try:
         k = 0
         for index, n in enumerate(layout):
@@ -131,19 +75,26 @@ def test_rebalance_nothing_to_balance_and_not_started(cluster):
     assert (status, body) == (200, {"code": 400, "message": "not_started"}), body
 
 
+def start_rebalance_held_in_health_check(n1, n2, clients, prefix):
+    """The start both failure tests share: 30 clients on n2 (appended to `clients`, for the
+    caller to close) make it a donor of a rebalance coordinated by n1 that stays in
+    wait_health_check (nothing moves yet); n2's health check already answers 503."""
+    for i in range(30):
+        cl = mqttraw.RawClient(n2.host, n2.port)
+        cl.connect("%s-%02d" % (prefix, i))
+        clients.append(cl)
+    opts = dict(OPTS, wait_health_check=30)
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/start" % n1.name, opts)
+    assert body == {"code": 0, "data": []}, body
+    assert n2.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503
+
+
 def test_rebalance_aborts_when_a_donor_dies(cluster):
     c = cluster(3)
     n1, n2, n3 = c[1], c[2], c[3]
     clients = []
     try:
-        for i in range(30):
-            cl = mqttraw.RawClient(n2.host, n2.port)
-            cl.connect("ab-%02d" % i)
-            clients.append(cl)
-        opts = dict(OPTS, wait_health_check=30)  # stays in wait_health_check: nothing moves yet
-        status, body = n1.api("POST", "/api/v4/load_rebalance/%s/start" % n1.name, opts)
-        assert body == {"code": 0, "data": []}, body
-        assert n2.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503
+        start_rebalance_held_in_health_check(n1, n2, clients, "ab")
         n2.kill9()
         st = poll(lambda: (lambda s: ("last_result" in s, s))(n1.api("GET", "/api/v4/load_rebalance/status")[1]), 10.0,
                   "the coordinator aborts")
@@ -158,14 +109,7 @@ def test_donors_are_released_when_the_coordinator_dies(cluster):
     n1, n2 = c[1], c[2]
     clients = []
     try:
-        for i in range(30):
-            cl = mqttraw.RawClient(n2.host, n2.port)
-            cl.connect("cd-%02d" % i)
-            clients.append(cl)
-        opts = dict(OPTS, wait_health_check=30)
-        status, body = n1.api("POST", "/api/v4/load_rebalance/%s/start" % n1.name, opts)
-        assert body == {"code": 0, "data": []}, body
-        assert n2.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503
+        start_rebalance_held_in_health_check(n1, n2, clients, "cd")
         t0 = time.monotonic()
         n1.kill9()
         poll(lambda: (n2.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 200, None), 8.0,

@@ -16,22 +16,20 @@ eviction status` (issue 5, spec §7 with D7, D17, D18).
 Exit codes (D7): 0 done, 1 an error line (on stderr, like the other tidemq_ctl
 failures), 2 usage."""
 
-import http.server
-import json
 import os
 import pty
 import re
 import select
 import subprocess
-import threading
 import time
 import urllib.parse
 
 import pytest
 
-from adminhelpers import wait_admin_listening
+from adminhelpers import FakeAdminApi, wait_admin_listening
 import mqttraw
-from clusterhelpers import CTL_BIN, CTL_TIMEOUT, cluster, ctl, ctl_bin, poll, pytestmark_cluster  # noqa: F401
+from clusterhelpers import (  # noqa: F401  (fixtures)
+    CTL_BIN, CTL_TIMEOUT, Fleet, cluster, ctl, ctl_bin, poll, pytestmark_cluster)
 from conftest import free_port
 
 pytestmark = pytestmark_cluster
@@ -43,64 +41,17 @@ DASHES = "-" * 68
 
 # --- a fake admin API ----------------------------------------------------------------------
 
-class FakeNode:
-    """An HTTP server on 127.0.0.1 answering canned JSON: answers[(method, path)] =
-    (status, document), or a list of them answered in turn (the last one repeats).
-    Paths are matched percent-decoded; everything else is the router's 404.
-    Requests are recorded as (method, raw path, decoded JSON body or None)."""
+class FakeNode(FakeAdminApi):
+    """The fake admin API (adminhelpers.FakeAdminApi) of node N1 in a cluster where N1
+    and N2 run and N3 is down, with shorthands for the rebalance API's answers."""
 
     def __init__(self):
-        self.answers = {}
-        self.requests = []
-        self.lock = threading.Lock()
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _handle(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n) if n else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                key = (self.command, urllib.parse.unquote(self.path))
-                with fake.lock:
-                    fake.requests.append((self.command, self.path, body))
-                    answer = fake.answers.get(key, (404, {"code": 404, "message": "not found"}))
-                    if isinstance(answer, list):
-                        answer = answer.pop(0) if len(answer) > 1 else answer[0]
-                status, doc = answer
-                data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _handle
-
-            def log_message(self, *a):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        # this node is N1; N1 and N2 run, N3 is down
+        super().__init__()
         self.node(N1)
         self.members([N1, N2], [N3])
 
-    @property
-    def env(self):
-        return {"TIDEMQ_CTL_URL": self.url, "TIDEMQ_CTL_USER": "admin", "TIDEMQ_CTL_PASSWORD": "public"}
-
     def node(self, name):
         self.answers[("GET", "/api/v4/stats")] = (200, {"code": 0, "data": [{"node": name, "connections.count": 0}]})
-
-    def members(self, running, stopped=()):
-        self.answers[("GET", "/api/v4/cluster")] = (
-            200, {"code": 0, "data": {"running_nodes": list(running), "stopped_nodes": list(stopped)}})
 
     def ok(self, method, path):
         self.answers[(method, path)] = (200, {"code": 0, "data": []})
@@ -110,13 +61,6 @@ class FakeNode:
 
     def status(self, doc, path=API + "/status"):
         self.answers[("GET", path)] = (200, doc) if not isinstance(doc, list) else [(200, d) for d in doc]
-
-    def posts(self):
-        return [(p, b) for m, p, b in self.requests if m == "POST"]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -289,7 +233,7 @@ NODE_ERRORS = [
 def test_start_node_list_errors(ctl, fake, args, message):
     fails(run(ctl, fake, "rebalance", "start", *args), "Rebalance start error: " + message)
     assert fake.posts() == []
-    assert [p for _, p, _ in fake.requests] == ["/api/v4/cluster"]
+    assert [r.path for r in fake.requests] == ["/api/v4/cluster"]
 
 
 # --- stop ----------------------------------------------------------------------------------
@@ -345,22 +289,23 @@ def test_node_status_disabled(ctl, fake):
     ok(run(ctl, fake, "rebalance", "node-status"), "Rebalance disabled\n")
 
 
+# EVACUATION as node-status and status print it (after their own first line)
+EVACUATION_LINES = ("Rebalance state: waiting_takeover\n"
+                    "Connection eviction rate: 30 connections/second\n"
+                    "Session eviction rate: 30 sessions/second\n"
+                    "Connection goal: 0\n"
+                    "Session goal: 0\n"
+                    "Session recipient  nodes: ['emqx2@127.0.0.1']\n"
+                    "Channel statistics:\n"
+                    "  current_connected: 0\n"
+                    "  current_sessions: 247\n"
+                    "  initial_connected: 233\n"
+                    "  initial_sessions: 247\n")
+
+
 def test_node_status_evacuation(ctl, fake):
     fake.status(EVACUATION)
-    ok(run(ctl, fake, "rebalance", "node-status"),
-       "Rebalance type: evacuation\n"
-       "Rebalance state: waiting_takeover\n"
-       "Connection eviction rate: 30 connections/second\n"
-       "Session eviction rate: 30 sessions/second\n"
-       "Connection goal: 0\n"
-       "Session goal: 0\n"
-       "Session recipient  nodes: ['emqx2@127.0.0.1']\n"
-       "Channel statistics:\n"
-       "  current_connected: 0\n"
-       "  current_sessions: 247\n"
-       "  initial_connected: 233\n"
-       "  initial_sessions: 247\n"
-       "\n")
+    ok(run(ctl, fake, "rebalance", "node-status"), "Rebalance type: evacuation\n" + EVACUATION_LINES + "\n")
 
 
 DONOR = {"status": "enabled", "process": "rebalance", "state": "evicting_conns",
@@ -429,7 +374,7 @@ def test_node_status_coordinator_that_is_not_a_donor(ctl, fake):
 def test_node_status_of_another_node(ctl, fake):
     fake.status(DONOR, path=API + "/%s/status" % N2)
     ok(run(ctl, fake, "rebalance", "node-status", N2), DONOR_TEXT)
-    assert [p for _, p, _ in fake.requests] == [API + "/%s/status" % enc(N2)]
+    assert [r.path for r in fake.requests] == [API + "/%s/status" % enc(N2)]
     fake.status({"status": "disabled"}, path=API + "/%s/status" % N2)
     ok(run(ctl, fake, "rebalance", "node-status", N2), "Rebalance disabled\n")
 
@@ -482,17 +427,7 @@ def test_global_status(ctl, fake):
     ok(run(ctl, fake, "rebalance", "status"),
        DASHES + "\n"
        "Node 'emqx1@127.0.0.1': evacuation\n"
-       "Rebalance state: waiting_takeover\n"
-       "Connection eviction rate: 30 connections/second\n"
-       "Session eviction rate: 30 sessions/second\n"
-       "Connection goal: 0\n"
-       "Session goal: 0\n"
-       "Session recipient  nodes: ['emqx2@127.0.0.1']\n"
-       "Channel statistics:\n"
-       "  current_connected: 0\n"
-       "  current_sessions: 247\n"
-       "  initial_connected: 233\n"
-       "  initial_sessions: 247\n"
+       + EVACUATION_LINES
        + DASHES + "\n"
        "Node 'tidemq1@127.0.0.1': rebalance coordinator\n"
        + COORDINATOR_LINES)
@@ -830,47 +765,6 @@ def test_real_node_plan(ctl, node):
 
 
 # --- a real cluster --------------------------------------------------------------------------------
-
-class Fleet:
-    """MQTT clients that reconnect to the next node when the server drops them (what a
-    load balancer in front of the cluster would make them do)."""
-
-    def __init__(self, nodes):
-        self.nodes = nodes
-        self.clients = {}  # client id -> (RawClient, node index)
-        self.turn = 0
-
-    def connect(self, cid, index):
-        c = mqttraw.RawClient(self.nodes[index].host, self.nodes[index].port)
-        ack = c.connect(cid, keepalive=60)
-        assert ack.rc == 0, ack
-        self.clients[cid] = (c, index)
-
-    def serve(self, seconds):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            socks = {c.sock: cid for cid, (c, _) in self.clients.items()}
-            ready, _, _ = select.select(list(socks), [], [], 0.05)
-            for sock in ready:
-                cid = socks[sock]
-                c, index = self.clients[cid]
-                try:
-                    data = sock.recv(4096)
-                except OSError:
-                    data = b""
-                if data and data[0] >> 4 != mqttraw.DISCONNECT:
-                    continue
-                c.close()
-                self.turn += 1
-                target = (index + self.turn) % len(self.nodes)
-                if target == index:
-                    target = (target + 1) % len(self.nodes)
-                self.connect(cid, target)
-
-    def close(self):
-        for c, _ in self.clients.values():
-            c.close()
-
 
 def ctl_popen(node, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIDEMQ_")}

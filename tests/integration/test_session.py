@@ -293,10 +293,11 @@ def test_inbound_qos2_state_survives_reconnect(broker, make_raw, make_client, ui
 
 # --- offline queue limit --------------------------------------------------------------
 
-@pytest.mark.parametrize("version", [4, 5])
-def test_offline_queue_is_bounded(broker_factory, make_client, uid, version):
+def overflow_offline_queue(broker_factory, make_client, uid, version, prefix):
+    """The scenario both offline-queue tests check: 10 QoS 1 messages for a disconnected
+    persistent subscriber with max_mqueue_len=5; returns what it gets when it comes back."""
     b = broker_factory(max_mqueue_len=5)
-    topic = "mq/" + uid
+    topic = "%s/%s" % (prefix, uid)
     sub = make_client(b, "s-" + uid, version=version, **persistent(version))
     sub.subscribe(topic, qos=1)
     sub.disconnect()
@@ -304,23 +305,18 @@ def test_offline_queue_is_bounded(broker_factory, make_client, uid, version):
     for i in range(10):
         pub.publish(topic, b"%d" % i, qos=1)
     sub2 = make_client(b, "s-" + uid, version=version, **persistent(version))
-    sub2.subscribe("mq-end/" + uid, qos=1)
-    got = barrier(pub, sub2, "mq-end/" + uid)
+    sub2.subscribe("%s-end/%s" % (prefix, uid), qos=1)
+    return barrier(pub, sub2, "%s-end/%s" % (prefix, uid))
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_offline_queue_is_bounded(broker_factory, make_client, uid, version):
+    got = overflow_offline_queue(broker_factory, make_client, uid, version, "mq")
     assert len(got) == 5, "max_mqueue_len=5 but %d queued messages delivered: %r" % (len(got), got)
 
 
 @pytest.mark.tidemq_only(reason="tidemq drops the OLDEST message when the queue is full; mosquitto drops the newest")
 @pytest.mark.parametrize("version", [4, 5])
 def test_offline_queue_full_drops_oldest(broker_factory, make_client, uid, version):
-    b = broker_factory(max_mqueue_len=5)
-    topic = "mqo/" + uid
-    sub = make_client(b, "s-" + uid, version=version, **persistent(version))
-    sub.subscribe(topic, qos=1)
-    sub.disconnect()
-    pub = make_client(b, "p-" + uid, version=version)
-    for i in range(10):
-        pub.publish(topic, b"%d" % i, qos=1)
-    sub2 = make_client(b, "s-" + uid, version=version, **persistent(version))
-    sub2.subscribe("mqo-end/" + uid, qos=1)
-    got = barrier(pub, sub2, "mqo-end/" + uid)
+    got = overflow_offline_queue(broker_factory, make_client, uid, version, "mqo")
     assert [int(m.payload) for m in got] == [5, 6, 7, 8, 9]

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import mqttraw
-from certs import LineReader, client_tls_context, listener_settings, paho, wait_running
+from certs import LineReader, client_tls_context, listener_settings, wait_running
 from conftest import free_port
 from mqttraw import DISCONNECT, PUBLISH
 
@@ -71,23 +71,6 @@ def tls_raw():
     yield make
     for c in made:
         c.close()
-
-
-@pytest.fixture
-def paho_clients():
-    made = []
-
-    def make(*a, **kw):
-        c = paho(*a, **kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        try:
-            c.close()
-        except Exception:
-            pass
 
 
 def start_tls(broker_factory, certs, name="t", settings=None, **listener_kw):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import mqttraw
-from certs import LineReader, client_tls_context, listener_settings, paho, wait_running
+from certs import LineReader, client_tls_context, listener_settings, wait_running
 from conftest import free_port
 from mqttraw import DISCONNECT, PINGRESP, PUBACK, PUBLISH, SUBACK
 
@@ -242,23 +242,6 @@ def ws_raw():
     yield make
     for c in made:
         c.close()
-
-
-@pytest.fixture
-def paho_clients():
-    made = []
-
-    def make(*a, **kw):
-        c = paho(*a, **kw)
-        made.append(c)
-        return c
-
-    yield make
-    for c in made:
-        try:
-            c.close()
-        except Exception:
-            pass
 
 
 # --- brokers -----------------------------------------------------------------------

@@ -1,6 +1,5 @@
 #include <catch2/catch.hpp>
 
-#include "fake_clock.hpp"
 #include "rebalance/core/evacuation_fsm.hpp"
 #include "rebalance_test_helpers.hpp"
 
@@ -8,28 +7,19 @@ using namespace tidemq;
 using namespace tidemq::rebalance;
 using namespace tidemq::rebalance::test;
 using namespace std::chrono_literals;
-using Strings = std::vector<std::string>;
 
 namespace {
 
 const NodeId kSelf = "n1@127.0.0.1";
 const NodeId kPeer = "n2@127.0.0.1";
 
-struct Fixture {
-  tidemq::test::FakeClock clock;
-  EvacuationFsm fsm{kSelf, clock};
-
-  // The token of the one command of type T in `cmds`.
-  template <class T>
-  static std::uint64_t token(const Commands& cmds) {
-    return one<T>(cmds).token;
-  }
+struct Fixture : FsmFixture<EvacuationFsm, TokenOf::only_command> {
+  Fixture() : FsmFixture(kSelf) {}
 
   Commands start(EvacuationOptions o, std::uint64_t conns = 1200, std::uint64_t sessions = 1500) {
     return fsm.handle(ev::EvacuationStart{std::move(o), conns, sessions, true});
   }
   Commands agent_ok(const Commands& cmds) { return fsm.handle(ev::AgentReply{token<cmd::EnableAgent>(cmds), kSelf, {}}); }
-  Commands fire(const Commands& cmds) { return fsm.handle(ev::TimerFired{token<cmd::ArmTimer>(cmds)}); }
   Commands counts(const Commands& cmds, std::uint64_t conns, std::uint64_t sessions,
                   std::vector<NodeId> targets = {}, std::uint64_t stuck = 0) {
     return fsm.handle(ev::LocalCounts{token<cmd::FetchCounts>(cmds), conns, sessions, stuck, std::move(targets)});
@@ -38,8 +28,6 @@ struct Fixture {
     return fsm.handle(ev::BatchDone{token<cmd::MigrateSessions>(cmds), kSelf, {}, done, 0, given_up});
   }
 };
-
-nlohmann::json parse(const char* s) { return nlohmann::json::parse(s); }
 
 }  // namespace
 
@@ -73,7 +61,7 @@ TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalan
   CHECK(one<cmd::EvictConnections>(c).count == 500);
   CHECK(one<cmd::EvictConnections>(c).node == kSelf);
   CHECK(one<cmd::ArmTimer>(c).after == 1000ms);
-  CHECK(f.fsm.status({kPeer}) == parse(R"({"status":"enabled","process":"evacuation","state":"evicting_conns",
+  CHECK(f.fsm.status({kPeer}) == parse_json(R"({"status":"enabled","process":"evacuation","state":"evicting_conns",
       "connection_eviction_rate":500,"session_eviction_rate":500,"connection_goal":0,"session_goal":0,
       "session_recipients":["n2@127.0.0.1"],
       "stats":{"initial_connected":1200,"current_connected":1200,"initial_sessions":1500,"current_sessions":1500},
@@ -121,12 +109,12 @@ TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalan
   CHECK(phases(c) == Strings{"prohibiting"});
   CHECK(kinds(c).empty());  // terminal: no timer
   CHECK(f.fsm.state() == EvacuationState::prohibiting);
-  CHECK(f.fsm.status({kPeer}) == parse(R"({"status":"enabled","process":"evacuation","state":"prohibiting",
+  CHECK(f.fsm.status({kPeer}) == parse_json(R"({"status":"enabled","process":"evacuation","state":"prohibiting",
       "connection_eviction_rate":500,"session_eviction_rate":500,"connection_goal":0,"session_goal":0,
       "session_recipients":["n2@127.0.0.1"],
       "stats":{"initial_connected":1200,"current_connected":0,"initial_sessions":1500,"current_sessions":0},
       "progress":100,"eta_seconds":0})"));
-  CHECK(f.fsm.global_entry({kPeer}) == parse(R"({"node":"n1@127.0.0.1","state":"prohibiting",
+  CHECK(f.fsm.global_entry({kPeer}) == parse_json(R"({"node":"n1@127.0.0.1","state":"prohibiting",
       "connection_eviction_rate":500,"session_eviction_rate":500,"connection_goal":0,"session_goal":0,
       "session_recipients":["n2@127.0.0.1"],
       "stats":{"initial_connected":1200,"current_connected":0,"initial_sessions":1500,"current_sessions":0},
@@ -139,7 +127,7 @@ TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalan
   CHECK(one<cmd::Reply>(c).request == Request::stop);
   CHECK_FALSE(one<cmd::Reply>(c).ec);
   CHECK(phases(c) == Strings{"disabled"});
-  CHECK(f.fsm.status({kPeer}) == parse(R"({"status":"disabled"})"));
+  CHECK(f.fsm.status({kPeer}) == parse_json(R"({"status":"disabled"})"));
   CHECK(f.fsm.global_entry({kPeer}).is_null());
 }
 
@@ -189,7 +177,7 @@ TEST_CASE("evacuation: start refused", "[unit][rebalance][evacuation_fsm]") {
     CHECK(one<cmd::Reply>(c).ec == RebalanceErrc::persist_failed);
     CHECK(one<cmd::Log>(c).level == LogLevel::error);
     CHECK_FALSE(f.fsm.enabled());
-    CHECK(f.fsm.status({}) == parse(R"({"status":"disabled"})"));
+    CHECK(f.fsm.status({}) == parse_json(R"({"status":"disabled"})"));
   }
   SECTION("the agent refuses after the file was written: the file goes") {
     auto c = f.start({});

@@ -4,7 +4,6 @@
 #include <deque>
 #include <set>
 
-#include "fake_clock.hpp"
 #include "rebalance/core/rebalance_fsm.hpp"
 #include "rebalance_test_helpers.hpp"
 
@@ -12,7 +11,6 @@ using namespace tidemq;
 using namespace tidemq::rebalance;
 using namespace tidemq::rebalance::test;
 using namespace std::chrono_literals;
-using Strings = std::vector<std::string>;
 
 namespace {
 
@@ -24,25 +22,9 @@ const NodeId kN4 = "n4@127.0.0.1";
 // 2024-05-01T12:00:00Z
 const auto kWallNow = std::chrono::system_clock::time_point(std::chrono::seconds(1714564800));
 
-NodeCounts nc(std::uint64_t conns, std::uint64_t sessions, std::uint64_t disconnected = 0, bool available = true,
-              std::uint64_t stuck = 0) {
-  NodeCounts c;
-  c.connections = conns;
-  c.sessions = sessions;
-  c.disconnected_sessions = disconnected;
-  c.available = available;
-  c.stuck_sessions = stuck;
-  return c;
-}
+struct Fixture : FsmFixture<RebalanceFsm, TokenOf::first_command> {
+  Fixture() : FsmFixture(kN1, Timing{kEvictInterval, kNoTargetRetry, [] { return kWallNow; }}) {}
 
-struct Fixture {
-  tidemq::test::FakeClock clock;
-  RebalanceFsm fsm{kN1, clock, Timing{kEvictInterval, kNoTargetRetry, [] { return kWallNow; }}};
-
-  template <class T>
-  static std::uint64_t token(const Commands& c) {
-    return all<T>(c).at(0).token;
-  }
   Commands counts(const Commands& c, NodeCountMap m) { return fsm.handle(ev::ClusterCounts{token<cmd::FetchCounts>(c), std::move(m)}); }
   // Every donor of the EnableAgent in `c` says ok; the output of the last reply.
   Commands enable_all(const Commands& c) {
@@ -54,7 +36,6 @@ struct Fixture {
     }
     return out;
   }
-  Commands fire(const Commands& c) { return fsm.handle(ev::TimerFired{token<cmd::ArmTimer>(c)}); }
   // Every batch of `c` is done.
   template <class T>
   Commands batches_done(const Commands& c, std::uint64_t given_up = 0) {
@@ -67,7 +48,7 @@ struct Fixture {
   Commands to_evicting_conns(RebalanceOptions o) {
     o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
     auto c = fsm.handle(ev::RebalanceStart{o});
-    c = counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+    c = counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
     c = enable_all(c);
     if (o.wait_health_check.count() > 0) {
       c = fire(c);
@@ -86,8 +67,6 @@ RebalanceOptions spec_options() {
   return o;
 }
 
-nlohmann::json parse(const char* s) { return nlohmann::json::parse(s); }
-
 }  // namespace
 
 TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance][rebalance_fsm]") {
@@ -101,10 +80,10 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   CHECK(one<cmd::FetchCounts>(c).nodes == std::vector<NodeId>{kN1, kN2, kN3});
   CHECK(f.fsm.busy());
   CHECK_FALSE(f.fsm.running());
-  CHECK(f.fsm.local_status(ApiVersion::v4) == parse(R"({"status":"disabled"})"));
+  CHECK(f.fsm.local_status(ApiVersion::v4) == parse_json(R"({"status":"disabled"})"));
 
   // donors n1, n2 (>= mean 2000), recipient n3; donors enabled with connections allowed
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   CHECK(kinds(c) == Strings{"EnableAgent"});
   auto enable = one<cmd::EnableAgent>(c);
   CHECK(enable.nodes == std::vector<NodeId>{kN1, kN2});
@@ -118,10 +97,10 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   CHECK(one<cmd::ArmTimer>(c).after == 60s);
   CHECK(phases(c) == Strings{"wait_health_check"});
 
-  CHECK(f.fsm.coordinator_entry(ApiVersion::v4) == parse(R"({"node":"n1@127.0.0.1","state":"wait_health_check",
+  CHECK(f.fsm.coordinator_entry(ApiVersion::v4) == parse_json(R"({"node":"n1@127.0.0.1","state":"wait_health_check",
       "coordinator_node":"n1@127.0.0.1","connection_eviction_rate":500,"session_eviction_rate":500,
       "donors":["n1@127.0.0.1","n2@127.0.0.1"],"recipients":["n3@127.0.0.1"],"progress":0,"eta_seconds":60})"));
-  CHECK(f.fsm.coordinator_entry(ApiVersion::v5) == parse(R"({"node":"n1@127.0.0.1","state":"wait_health_check",
+  CHECK(f.fsm.coordinator_entry(ApiVersion::v5) == parse_json(R"({"node":"n1@127.0.0.1","state":"wait_health_check",
       "coordinator_node":"n1@127.0.0.1","connection_eviction_rate":500,"session_eviction_rate":500,
       "connection_eviction_rpc_timeout":15000,"session_eviction_rpc_timeout":15000,
       "donors":["n1@127.0.0.1","n2@127.0.0.1"],"recipients":["n3@127.0.0.1"],"progress":0,"eta_seconds":60})"));
@@ -136,7 +115,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   CHECK(kinds(c) == Strings{"FetchCounts"});
 
   // tick 1: 3000, 3000, 0 → 500 each
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   CHECK(kinds(c) == Strings{"EvictConnections", "EvictConnections"});
   for (const auto& e : all<cmd::EvictConnections>(c)) {
     CHECK(e.count == 500);
@@ -151,7 +130,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
 
   // tick 2: 2500, 2500, 1000 → status shows goal 1000.0 and donor avg 2500.0
   c = f.fire(c);
-  c = f.counts(c, {{kN1, nc(2500, 3000)}, {kN2, nc(2500, 3000)}, {kN3, nc(1000, 1000)}});
+  c = f.counts(c, {{kN1, node_counts(2500, 3000)}, {kN2, node_counts(2500, 3000)}, {kN3, node_counts(1000, 1000)}});
   CHECK(all<cmd::EvictConnections>(c).size() == 2);
   const auto entry = f.fsm.coordinator_entry(ApiVersion::v4);
   CHECK(entry["connection_goal"] == 1000.0);
@@ -165,7 +144,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   const auto view = f.fsm.donor_view(kN2);
   REQUIRE(view.has_value());
   CHECK(render_donor_status(*view, LiveCounts{2400, 3000, 600}, ApiVersion::v5) ==
-        parse(R"({"status":"enabled","process":"rebalance","state":"evicting_conns",
+        parse_json(R"({"status":"enabled","process":"rebalance","state":"evicting_conns",
             "coordinator_node":"n1@127.0.0.1","connection_eviction_rate":500,"session_eviction_rate":500,
             "connection_eviction_rpc_timeout":15000,"session_eviction_rpc_timeout":15000,
             "recipients":["n3@127.0.0.1"],"connection_goal":1000.0,
@@ -178,7 +157,8 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   // tick 3: balanced → wait_takeover
   c = f.batches_done<cmd::EvictConnections>(c);
   c = f.fire(c);
-  c = f.counts(c, {{kN1, nc(2000, 3000, 600)}, {kN2, nc(2000, 3000, 600)}, {kN3, nc(2000, 2000)}});
+  c = f.counts(c, {{kN1, node_counts(2000, 3000, 600)}, {kN2, node_counts(2000, 3000, 600)},
+                   {kN3, node_counts(2000, 2000)}});
   CHECK(phases(c) == Strings{"wait_takeover"});
   CHECK(kinds(c) == Strings{"ArmTimer"});
   CHECK(one<cmd::ArmTimer>(c).after == 60s);
@@ -188,7 +168,8 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   c = f.fire(c);
   CHECK(phases(c) == Strings{"evicting_sessions"});
   CHECK(kinds(c) == Strings{"FetchCounts"});
-  c = f.counts(c, {{kN1, nc(2000, 2600, 600)}, {kN2, nc(2000, 2600, 600)}, {kN3, nc(2000, 2000, 0)}});
+  c = f.counts(c, {{kN1, node_counts(2000, 2600, 600)}, {kN2, node_counts(2000, 2600, 600)},
+                   {kN3, node_counts(2000, 2000, 0)}});
   CHECK(kinds(c) == Strings{"MigrateSessions", "MigrateSessions"});
   for (const auto& m : all<cmd::MigrateSessions>(c)) {
     CHECK(m.count == 200);
@@ -202,7 +183,8 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   c = f.fire(c);
 
   // balanced: donors released, run completed, last_result kept (D13)
-  c = f.counts(c, {{kN1, nc(2000, 2400, 400)}, {kN2, nc(2000, 2400, 400)}, {kN3, nc(2000, 2400, 400)}});
+  c = f.counts(c, {{kN1, node_counts(2000, 2400, 400)}, {kN2, node_counts(2000, 2400, 400)},
+                   {kN3, node_counts(2000, 2400, 400)}});
   CHECK(kinds(c) == Strings{"DisableAgent", "Finished"});
   CHECK(one<cmd::DisableAgent>(c).nodes == std::vector<NodeId>{kN1, kN2});
   CHECK(one<cmd::DisableAgent>(c).kind == "rebalance");
@@ -210,7 +192,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   CHECK(phases(c) == Strings{"disabled"});
   CHECK_FALSE(f.fsm.busy());
   CHECK(f.fsm.coordinator_entry(ApiVersion::v4).is_null());
-  CHECK(f.fsm.local_status(ApiVersion::v4) == parse(R"({"status":"disabled","last_result":{"result":"completed",
+  CHECK(f.fsm.local_status(ApiVersion::v4) == parse_json(R"({"status":"disabled","last_result":{"result":"completed",
       "reason":null,"finished_at":"2024-05-01T12:00:00.000Z"}})"));
   CHECK(f.fsm.counters().sessions_migrated == 400);
 }
@@ -220,7 +202,7 @@ TEST_CASE("rebalance: nothing to balance", "[unit][rebalance][rebalance_fsm]") {
   RebalanceOptions o;  // default thresholds: 1000, 1000, 0 is balanced (§2.2)
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
   auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, nc(1000, 1000)}, {kN2, nc(1000, 1000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(1000, 1000)}, {kN2, node_counts(1000, 1000)}, {kN3, node_counts(0, 0)}});
   CHECK(kinds(c) == Strings{"Reply"});
   CHECK(one<cmd::Reply>(c).ec == RebalanceErrc::nothing_to_balance);
   CHECK_FALSE(f.fsm.busy());
@@ -228,7 +210,7 @@ TEST_CASE("rebalance: nothing to balance", "[unit][rebalance][rebalance_fsm]") {
   SECTION("single node") {
     o.nodes = std::vector<NodeId>{kN1};
     c = f.fsm.handle(ev::RebalanceStart{o});
-    c = f.counts(c, {{kN1, nc(5000, 5000)}});
+    c = f.counts(c, {{kN1, node_counts(5000, 5000)}});
     CHECK(one<cmd::Reply>(c).ec == RebalanceErrc::nothing_to_balance);
   }
   SECTION("no nodes at all") {
@@ -242,7 +224,7 @@ TEST_CASE("rebalance: start refused or failing", "[unit][rebalance][rebalance_fs
   Fixture f;
   RebalanceOptions o = spec_options();
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
-  const NodeCountMap loaded{{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}};
+  const NodeCountMap loaded{{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}};
 
   SECTION("already started, while starting and while running") {
     auto c = f.fsm.handle(ev::RebalanceStart{o});
@@ -264,7 +246,7 @@ TEST_CASE("rebalance: start refused or failing", "[unit][rebalance][rebalance_fs
   }
   SECTION("a node missing from the counts") {
     auto c = f.fsm.handle(ev::RebalanceStart{o});
-    c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}});
+    c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}});
     CHECK(one<cmd::Reply>(c).ec == RebalanceErrc::rpc_failed);
   }
   SECTION("a donor's agent is busy: the others are released") {
@@ -313,7 +295,7 @@ TEST_CASE("rebalance: wait_health_check 0 refuses connections from the start", "
   o.wait_health_check = 0s;
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
   auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   CHECK_FALSE(one<cmd::EnableAgent>(c).allow_connections);
   c = f.enable_all(c);
   CHECK(kinds(c) == Strings{"Reply", "FetchCounts"});
@@ -329,7 +311,7 @@ TEST_CASE("rebalance: stop", "[unit][rebalance][rebalance_fsm]") {
   }
   SECTION("while evicting: donors released, last_result stopped, stale events ignored") {
     auto c = f.to_evicting_conns(spec_options());
-    c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+    c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
     auto stop = f.fsm.handle(ev::Stop{});
     CHECK(kinds(stop) == Strings{"CancelTimer", "DisableAgent", "Finished", "Reply"});
     CHECK(one<cmd::DisableAgent>(stop).nodes == std::vector<NodeId>{kN1, kN2});
@@ -353,7 +335,7 @@ TEST_CASE("rebalance: aborts release every donor and leave a reason (D13)", "[un
     CHECK(one<cmd::Finished>(a).reason == "node 'n3@127.0.0.1' down");
     CHECK(one<cmd::Log>(a).level == LogLevel::error);
     CHECK(phases(a) == Strings{"disabled"});
-    CHECK(f.fsm.local_status(ApiVersion::v4) == parse(R"({"status":"disabled","last_result":{"result":"aborted",
+    CHECK(f.fsm.local_status(ApiVersion::v4) == parse_json(R"({"status":"disabled","last_result":{"result":"aborted",
         "reason":"node 'n3@127.0.0.1' down","finished_at":"2024-05-01T12:00:00.000Z"}})"));
     CHECK(f.counts(c, {}).empty());  // stale
   }
@@ -375,11 +357,11 @@ TEST_CASE("rebalance: aborts release every donor and leave a reason (D13)", "[un
     CHECK(one<cmd::Finished>(a).reason == "cannot read counts from 'n2@127.0.0.1': timeout");
   }
   SECTION("a node missing from the counts") {
-    auto a = f.counts(c, {{kN1, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+    auto a = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
     CHECK(one<cmd::Finished>(a).reason == "no counts from 'n2@127.0.0.1'");
   }
   SECTION("an eviction fails") {
-    c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+    c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
     const auto evict = all<cmd::EvictConnections>(c).at(1);
     auto a = f.fsm.handle(ev::BatchDone{evict.token, evict.node, RebalanceErrc::agent_disabled, 0, 0, 0});
     CHECK(one<cmd::Finished>(a).result == RunResult::aborted);
@@ -391,7 +373,7 @@ TEST_CASE("rebalance: aborts release every donor and leave a reason (D13)", "[un
     RebalanceOptions o = spec_options();
     o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
     auto s = f.fsm.handle(ev::RebalanceStart{o});
-    s = f.counts(s, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+    s = f.counts(s, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
     CHECK(f.fsm.last_result().has_value());  // not yet: the start may still fail
     f.enable_all(s);
     CHECK_FALSE(f.fsm.last_result().has_value());
@@ -403,7 +385,7 @@ TEST_CASE("rebalance: the re-enable after the health check is refused", "[unit][
   RebalanceOptions o = spec_options();
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
   auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   c = f.enable_all(c);
   c = f.fire(c);
   const auto tok = one<cmd::EnableAgent>(c).token;
@@ -419,22 +401,24 @@ TEST_CASE("rebalance: sessions go only to available recipients (D12)", "[unit][r
   o.wait_takeover = 0s;
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3, kN4};
   auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}, {kN4, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)},
+                   {kN3, node_counts(0, 0)}, {kN4, node_counts(0, 0)}});
   c = f.enable_all(c);
-  c = f.counts(c, {{kN1, nc(1500, 3000)}, {kN2, nc(1500, 3000)}, {kN3, nc(1500, 0)}, {kN4, nc(1500, 0)}});
+  c = f.counts(c, {{kN1, node_counts(1500, 3000)}, {kN2, node_counts(1500, 3000)},
+                   {kN3, node_counts(1500, 0)}, {kN4, node_counts(1500, 0)}});
   c = f.fire(c);  // wait_takeover 0
   SECTION("one recipient started evacuating") {
-    c = f.counts(c, {{kN1, nc(1500, 3000, 1500)},
-                     {kN2, nc(1500, 3000, 1500)},
-                     {kN3, nc(1500, 1500, 0, /*available=*/false)},
-                     {kN4, nc(1500, 1500, 0)}});
+    c = f.counts(c, {{kN1, node_counts(1500, 3000, 1500)},
+                     {kN2, node_counts(1500, 3000, 1500)},
+                     {kN3, node_counts(1500, 1500, 0, /*available=*/false)},
+                     {kN4, node_counts(1500, 1500, 0)}});
     for (const auto& m : all<cmd::MigrateSessions>(c)) CHECK(m.targets == std::vector<NodeId>{kN4});
   }
   SECTION("no recipient is available any more") {
-    c = f.counts(c, {{kN1, nc(1500, 3000, 1500)},
-                     {kN2, nc(1500, 3000, 1500)},
-                     {kN3, nc(1500, 1500, 0, false)},
-                     {kN4, nc(1500, 1500, 0, false)}});
+    c = f.counts(c, {{kN1, node_counts(1500, 3000, 1500)},
+                     {kN2, node_counts(1500, 3000, 1500)},
+                     {kN3, node_counts(1500, 1500, 0, false)},
+                     {kN4, node_counts(1500, 1500, 0, false)}});
     CHECK(one<cmd::Finished>(c).result == RunResult::aborted);
     CHECK(one<cmd::Finished>(c).reason == "no recipient is available for sessions");
   }
@@ -447,20 +431,21 @@ TEST_CASE("rebalance: sessions that cannot be migrated end the run (D10)", "[uni
   o.wait_takeover = 0s;
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
   auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   c = f.enable_all(c);
-  c = f.counts(c, {{kN1, nc(2000, 3000)}, {kN2, nc(2000, 3000)}, {kN3, nc(2000, 2000)}});
+  c = f.counts(c, {{kN1, node_counts(2000, 3000)}, {kN2, node_counts(2000, 3000)}, {kN3, node_counts(2000, 2000)}});
   c = f.fire(c);
-  c = f.counts(c, {{kN1, nc(2000, 2600, 600)}, {kN2, nc(2000, 2600, 600)}, {kN3, nc(2000, 2000)}});
+  c = f.counts(c, {{kN1, node_counts(2000, 2600, 600)}, {kN2, node_counts(2000, 2600, 600)},
+                   {kN3, node_counts(2000, 2000)}});
   const auto first = all<cmd::MigrateSessions>(c);
   REQUIRE(first.size() == 2);
   c = f.fsm.handle(ev::BatchDone{first[0].token, first[0].node, {}, 0, 0, 600});
   CHECK(one<cmd::Log>(c).level == LogLevel::error);
   c = f.fsm.handle(ev::BatchDone{first[1].token, first[1].node, {}, 0, 0, 600});
   c = f.fire(c);
-  c = f.counts(c, {{kN1, nc(2000, 2600, 600, false, 600)},
-                   {kN2, nc(2000, 2600, 600, false, 600)},
-                   {kN3, nc(2000, 2000)}});
+  c = f.counts(c, {{kN1, node_counts(2000, 2600, 600, false, 600)},
+                   {kN2, node_counts(2000, 2600, 600, false, 600)},
+                   {kN3, node_counts(2000, 2000)}});
   CHECK(one<cmd::Finished>(c).result == RunResult::completed);
   CHECK(one<cmd::Finished>(c).reason == "1200 disconnected session(s) could not be migrated");
   CHECK(f.fsm.counters().sessions_failed == 1200);
@@ -470,8 +455,8 @@ TEST_CASE("rebalance: sessions that cannot be migrated end the run (D10)", "[uni
 TEST_CASE("rebalance: the coordinator's own status while running (D8)", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   auto c = f.to_evicting_conns(spec_options());
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
-  CHECK(f.fsm.local_status(ApiVersion::v4) == parse(R"({"status":"enabled","process":"rebalance",
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
+  CHECK(f.fsm.local_status(ApiVersion::v4) == parse_json(R"({"status":"enabled","process":"rebalance",
       "state":"evicting_conns","coordinator_node":"n1@127.0.0.1","connection_eviction_rate":500,
       "session_eviction_rate":500,"donors":["n1@127.0.0.1","n2@127.0.0.1"],"recipients":["n3@127.0.0.1"],
       "connection_goal":0.0,"donor_conn_avg":3000.0,"progress":0,"eta_seconds":2})"));
@@ -488,7 +473,7 @@ TEST_CASE("rebalance: stale and unexpected events are ignored", "[unit][rebalanc
   CHECK(f.fsm.handle(ev::NodeDown{kN1}).empty());
   CHECK(f.fsm.handle(ev::DonorLost{kN1, "x"}).empty());
   auto c = f.to_evicting_conns(spec_options());
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   const auto evict = all<cmd::EvictConnections>(c).at(0);
   CHECK(f.fsm.handle(ev::BatchDone{evict.token, kN3, {}, 1, 0, 0}).empty());  // not asked of n3
   CHECK(f.fsm.handle(ev::BatchDone{evict.token + 7, evict.node, {}, 1, 0, 0}).empty());
@@ -500,7 +485,7 @@ TEST_CASE("rebalance: stale and unexpected events are ignored", "[unit][rebalanc
 TEST_CASE("rebalance: donor views travel as JSON", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   auto c = f.to_evicting_conns(spec_options());
-  c = f.counts(c, {{kN1, nc(3000, 3000)}, {kN2, nc(3000, 3000)}, {kN3, nc(0, 0)}});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
   const auto view = f.fsm.donor_view(kN2);
   REQUIRE(view);
   const auto back = donor_view_from_json(to_json(*view));
@@ -601,10 +586,10 @@ TEST_CASE("rebalance: 4 nodes loaded 3×10 000 + 0 end within thresholds, total 
           "[unit][rebalance][rebalance_fsm][simulation]") {
   Fixture f;
   SimCluster sim;
-  sim.nodes = {{kN1, nc(10000, 13000, 3000)},
-               {kN2, nc(10000, 13000, 3000)},
-               {kN3, nc(10000, 13000, 3000)},
-               {kN4, nc(0, 0, 0)}};
+  sim.nodes = {{kN1, node_counts(10000, 13000, 3000)},
+               {kN2, node_counts(10000, 13000, 3000)},
+               {kN3, node_counts(10000, 13000, 3000)},
+               {kN4, node_counts(0, 0, 0)}};
   RebalanceOptions o = spec_options();
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3, kN4};
   const auto start = f.clock.now();
@@ -652,7 +637,7 @@ TEST_CASE("rebalance: simulated runs always finish and never overshoot", "[unit]
     std::uint64_t sum = 0;
     for (std::size_t i = 0; i < r.conns.size(); ++i) {
       names.push_back("n" + std::to_string(i) + "@h");
-      sim.nodes[names.back()] = nc(r.conns[i], r.conns[i] * 2, r.conns[i]);
+      sim.nodes[names.back()] = node_counts(r.conns[i], r.conns[i] * 2, r.conns[i]);
       sum += r.conns[i];
     }
     o.nodes = names;

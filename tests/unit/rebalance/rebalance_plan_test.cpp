@@ -1,28 +1,20 @@
 #include <catch2/catch.hpp>
 
 #include "rebalance/core/rebalance_plan.hpp"
+#include "rebalance_test_helpers.hpp"
 
 using namespace tidemq::rebalance;
+using namespace tidemq::rebalance::test;
 using namespace std::chrono_literals;
-
-namespace {
-NodeCounts counts(std::uint64_t conns, std::uint64_t sessions, std::uint64_t disconnected) {
-  NodeCounts c;
-  c.connections = conns;
-  c.sessions = sessions;
-  c.disconnected_sessions = disconnected;
-  return c;
-}
-}  // namespace
 
 TEST_CASE("plan: 3 × 10 000 + 0 at abs 100", "[unit][rebalance][plan]") {
   RebalanceOptions o;
   o.abs_conn_threshold = 100;
   o.abs_sess_threshold = 100;
-  const NodeCountMap m{{"n1", counts(10000, 10000, 0)},
-                       {"n2", counts(10000, 10000, 0)},
-                       {"n3", counts(10000, 10000, 0)},
-                       {"n4", counts(0, 0, 0)}};
+  const NodeCountMap m{{"n1", node_counts(10000, 10000, 0)},
+                       {"n2", node_counts(10000, 10000, 0)},
+                       {"n3", node_counts(10000, 10000, 0)},
+                       {"n4", node_counts(0, 0, 0)}};
   const auto plan = plan_rebalance(o, m);
   CHECK_FALSE(plan.nothing_to_balance);
   CHECK(plan.donors == std::vector<NodeId>{"n1", "n2", "n3"});
@@ -46,7 +38,9 @@ TEST_CASE("plan: 3 × 10 000 + 0 at abs 100", "[unit][rebalance][plan]") {
 }
 
 TEST_CASE("plan: nothing to balance moves nothing", "[unit][rebalance][plan]") {
-  const NodeCountMap m{{"a", counts(1000, 1000, 0)}, {"b", counts(1000, 1000, 0)}, {"c", counts(0, 0, 0)}};
+  const NodeCountMap m{{"a", node_counts(1000, 1000, 0)},
+                       {"b", node_counts(1000, 1000, 0)},
+                       {"c", node_counts(0, 0, 0)}};
   const auto plan = plan_rebalance(RebalanceOptions{}, m);
   CHECK(plan.nothing_to_balance);
   CHECK(plan.total() == 0s);
@@ -65,10 +59,10 @@ TEST_CASE("plan: only the given nodes, sessions phase included", "[unit][rebalan
   o.sess_evict_rate = 100;
   o.wait_health_check = 0s;
   o.wait_takeover = 5s;
-  const NodeCountMap m{{"a", counts(600, 900, 300)},
-                       {"b", counts(600, 900, 300)},
-                       {"c", counts(0, 0, 0)},
-                       {"d", counts(5000, 5000, 0)}};
+  const NodeCountMap m{{"a", node_counts(600, 900, 300)},
+                       {"b", node_counts(600, 900, 300)},
+                       {"c", node_counts(0, 0, 0)},
+                       {"d", node_counts(5000, 5000, 0)}};
   const auto plan = plan_rebalance(o, m);
   CHECK(plan.nodes.size() == 3);
   CHECK(plan.donors == std::vector<NodeId>{"a", "b"});
