@@ -118,3 +118,65 @@ def test_donors_are_released_when_the_coordinator_dies(cluster):
     finally:
         for cl in clients:
             cl.close()
+
+
+def test_rebalance_moves_offline_sessions_with_their_messages(cluster):
+    """The session phase (spec §2.6): a donor with 24 disconnected sessions and a recipient with
+    none end within the session thresholds; every session keeps its queued message and a
+    client gets it back on either node."""
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    persist = {"SessionExpiryInterval": 300}
+    ids = ["rs-%02d" % i for i in range(24)]
+    for cid in ids:
+        cl = mqttraw.RawClient(n1.host, n1.port)
+        assert cl.connect(cid, clean=False, props=dict(persist)).rc == 0
+        cl.subscribe([("rs/" + cid, 1)])
+        cl.disconnect()
+    pub = mqttraw.RawClient(n1.host, n1.port)
+    pub.connect("rs-pub")
+    for cid in ids:
+        pub.publish_acked("rs/" + cid, cid.encode())
+    pub.close()
+    # Donors are chosen by connections (§2.2): a few live clients make node 1 the donor.
+    live = [mqttraw.RawClient(n1.host, n1.port) for _ in range(5)]
+    for i, cl in enumerate(live):
+        assert cl.connect("rs-live-%d" % i).rc == 0
+
+    opts = dict(OPTS, wait_health_check=0, wait_takeover=0)
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/start" % n1.name, opts)
+    assert body == {"code": 0, "data": []}, body
+    st = poll(lambda: (lambda s: ("last_result" in s, s))(n1.api("GET", "/api/v4/load_rebalance/status")[1]), 20.0,
+              "the rebalance ends")
+    assert st["last_result"]["result"] == "completed", st
+    for cl in live:
+        cl.close()
+    poll(lambda: (sum(n.data("/api/v4/stats")[0]["connections.count"] for n in (n1, n2)) == 0, None), 5.0,
+         "the live clients are gone")
+    counts = [n.data("/api/v4/stats")[0]["sessions.count"] for n in (n1, n2)]
+    assert sum(counts) == len(ids), counts
+    assert counts[0] - counts[1] <= OPTS["abs_sess_threshold"] or counts[0] <= counts[1] * OPTS["rel_sess_threshold"], counts
+    assert counts[1] > 0, counts
+
+    for i, cid in enumerate(ids):  # back from wherever it went, through either node
+        n = (n1, n2)[i % 2]
+        cl = mqttraw.RawClient(n.host, n.port)
+        ack = cl.connect(cid, clean=False, props=dict(persist))
+        assert ack.rc == 0 and ack.session_present, (cid, ack)
+        p = cl.expect(mqttraw.PUBLISH, timeout=5)
+        assert (p.topic, p.payload) == ("rs/" + cid, cid.encode()), p
+        cl.puback(p.pid)
+        cl.disconnect()
+
+
+def test_v4_node_that_is_a_stopped_member_is_unreachable_not_invalid(cluster):
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    n2.kill9()
+    poll(lambda: (n2.name in n1.data("/api/v4/cluster")["stopped_nodes"], None), 10.0, "node 2 is seen down")
+    status, body = n1.api("GET", "/api/v4/load_rebalance/%s/status" % n2.name)
+    assert (status, body) == (200, {"code": 400, "message": "Error communicating with node '%s': the node is not running" % n2.name}), body
+    status, body = n1.api("GET", "/api/v5/load_rebalance/%s/status" % n2.name)
+    assert (status, body) == (404, {"code": "NOT_FOUND", "message": "Node not found: " + n2.name}), body
+    status, body = n1.api("GET", "/api/v4/load_rebalance/ghost@127.0.0.9/status")
+    assert (status, body) == (200, {"code": 400, "message": "invalid node: ghost@127.0.0.9"}), body

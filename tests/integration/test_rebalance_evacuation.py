@@ -212,3 +212,33 @@ def test_least_loaded_redirect(cluster):
     n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
     for x in busy + movers:
         x.close()
+
+
+def make_offline_sessions(node, prefix, count, topic=None):
+    """`count` offline persistent sessions on `node`, each subscribed at QoS 1 to `topic`
+    (or to its own topic <prefix>/<i> when topic is None)."""
+    for i in range(count):
+        cl = mqttraw.RawClient(node.host, node.port)
+        assert cl.connect("%s-%03d" % (prefix, i), clean=False, props=dict(PERSIST)).rc == 0
+        cl.subscribe([(topic or "%s/%d" % (prefix, i), 1)])
+        cl.disconnect()
+
+
+def session_count(node):
+    return node.data("/api/v4/stats")[0]["sessions.count"]
+
+
+def test_evacuation_migrates_sessions_at_the_configured_rate(cluster):
+    """sess_evict_rate is per second: 60 sessions at 20/s take about 3 s. (It once took one
+    limiter burst, 1/20 of the rate, per 1 s tick: a minute for these 60.)"""
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    make_offline_sessions(n1, "rate", 60)
+    status, body = start_evacuation(n1, n1, sess_evict_rate=20, migrate_to=[n2.name])
+    assert body == {"code": 0, "data": []}, body
+    poll(lambda: (lambda b: (b.get("state") == "prohibiting", b))(local_status(n1)), 20.0,
+         "60 sessions at 20/s: the evacuation reaches prohibiting")
+    assert (session_count(n1), session_count(n2)) == (0, 60)
+    assert metric_values(n1)["tidemq_rebalance_sessions_migrated_total"] == 60
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    assert body == {"code": 0, "data": []}, body
