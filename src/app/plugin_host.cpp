@@ -76,9 +76,8 @@ struct ClusterServicesImpl final : plugin::ClusterServices {
   plugin::Registration register_method(const std::string& method, std::function<void(const Json&, plugin::Done)> handler) override {
     if (cluster) {
       cluster->register_async_method(method, std::move(handler));
-      return plugin::Registration([this, method] {
-        cluster->register_async_method(method, [method](const Json&, plugin::Done reply) { reply(std::nullopt, method + " is not available"); });
-      });
+      // Undone when the plugin stops: on the control thread, or at teardown once no thread runs.
+      return plugin::Registration([this, method] { cluster->unregister_method(method); });
     }
     local_methods[method] = std::move(handler);
     return plugin::Registration([this, method] { local_methods.erase(method); });

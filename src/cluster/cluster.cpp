@@ -1049,6 +1049,8 @@ void Cluster::register_async_method(const std::string& method, AsyncMethod handl
   };
 }
 
+void Cluster::unregister_method(const std::string& method) { impl_->methods.erase(method); }
+
 void Cluster::call(const std::string& node, const std::string& method, Json args, Done done) {
   impl_->call(node, method, std::move(args), std::move(done));
 }

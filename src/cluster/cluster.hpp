@@ -55,6 +55,8 @@ class Cluster {
   // ---- RPC (control thread) ----
   void register_method(const std::string& method, SyncMethod handler);
   void register_async_method(const std::string& method, AsyncMethod handler);
+  // Forgets `method`: a call to it fails with "unknown method <method>" from then on.
+  void unregister_method(const std::string& method);
   // Calls `method` on `node` (the local handler when `node` is this node). Fails when the node is
   // unknown or down, or does not answer within cluster.rpc_timeout.
   void call(const std::string& node, const std::string& method, Json args, Done done);

@@ -25,24 +25,16 @@ void EvacuationCoordinator::restore() {
 }
 
 void EvacuationCoordinator::start(EvacuationOptions options, ReplyFn reply) {
-  pending_start_ = std::move(reply);
+  replies_.hold(Request::start, std::move(reply));
   feed(ev::EvacuationStart{std::move(options), agent_.connection_count(), agent_.session_count(),
                            !agent_.enabled() || agent_.kind() == std::string(kKindEvacuation)});
-  if (pending_start_) {  // the machine answered nothing (it should always answer)
-    auto r = std::move(*pending_start_);
-    pending_start_.reset();
-    r({});
-  }
+  replies_.expect_answered(Request::start, "evacuation");  // the agent answers at once, so the machine does
 }
 
 void EvacuationCoordinator::stop(ReplyFn reply) {
-  pending_stop_ = std::move(reply);
+  replies_.hold(Request::stop, std::move(reply));
   feed(ev::Stop{});
-  if (pending_stop_) {
-    auto r = std::move(*pending_stop_);
-    pending_stop_.reset();
-    r({});
-  }
+  replies_.expect_answered(Request::stop, "evacuation");
 }
 
 void EvacuationCoordinator::feed(const EvacuationEvent& e) { run(fsm_.handle(e)); }
@@ -98,12 +90,7 @@ void EvacuationCoordinator::run(Commands cmds) {
       std::string error;
       if (!store_.clear(&error)) log->warn("cannot remove {}: {}", store_.path().string(), error);
     } else if (auto* r = std::get_if<cmd::Reply>(&c)) {
-      auto& pending = r->request == Request::start ? pending_start_ : pending_stop_;
-      if (pending) {
-        auto fn = std::move(*pending);
-        pending.reset();
-        fn(r->ec);
-      }
+      replies_.answer(r->request, r->ec);
     } else {
       log_command(c);
     }

@@ -11,6 +11,7 @@
 
 #include "rebalance/agent/eviction_agent.hpp"
 #include "rebalance/coordinator/eviction_pacer.hpp"
+#include "rebalance/coordinator/pending_replies.hpp"
 #include "rebalance/coordinator/session_pacer.hpp"
 #include "rebalance/core/evacuation_fsm.hpp"
 #include "rebalance/core/evacuation_store.hpp"
@@ -21,7 +22,7 @@ namespace tidemq::rebalance {
 
 class EvacuationCoordinator {
  public:
-  using ReplyFn = std::function<void(boost::system::error_code)>;
+  using ReplyFn = PendingReplies::ReplyFn;
 
   EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing = {});
   ~EvacuationCoordinator();
@@ -53,7 +54,7 @@ class EvacuationCoordinator {
   plugin::Registration timer_;
   EvictionPacer pacer_;           // connections
   SessionPacer session_pacer_;   // sessions, with the attempt counts of D10
-  std::optional<ReplyFn> pending_start_, pending_stop_;
+  PendingReplies replies_;  // the start and stop the machine has yet to answer
   std::vector<NodeId> recipients_;
   std::map<NodeId, std::uint64_t> loads_;    // connections per available node (least_loaded)
   util::TimePoint loads_at_{};

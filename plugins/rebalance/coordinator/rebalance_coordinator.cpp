@@ -78,18 +78,14 @@ void RebalanceCoordinator::register_methods(std::vector<plugin::Registration>& o
 // ---- coordinator --------------------------------------------------------------------------
 
 void RebalanceCoordinator::start(RebalanceOptions options, ReplyFn reply) {
-  pending_start_ = std::move(reply);
+  replies_.hold(Request::start, std::move(reply));  // answered once every donor agreed
   feed(ev::RebalanceStart{std::move(options)});
 }
 
 void RebalanceCoordinator::stop(ReplyFn reply) {
-  pending_stop_ = std::move(reply);
+  replies_.hold(Request::stop, std::move(reply));
   feed(ev::Stop{});
-  if (pending_stop_) {
-    auto r = std::move(*pending_stop_);
-    pending_stop_.reset();
-    r({});
-  }
+  replies_.expect_answered(Request::stop, "rebalance");
 }
 
 void RebalanceCoordinator::feed(const RebalanceEvent& e) { run(fsm_.handle(e)); }
@@ -154,12 +150,7 @@ void RebalanceCoordinator::run(Commands cmds) {
                           feed(d);
                         });
     } else if (auto* r = std::get_if<cmd::Reply>(&c)) {
-      auto& pending = r->request == Request::start ? pending_start_ : pending_stop_;
-      if (pending) {
-        auto fn = std::move(*pending);
-        pending.reset();
-        fn(r->ec);
-      }
+      replies_.answer(r->request, r->ec);
     } else {
       log_command(c);
     }

@@ -14,6 +14,7 @@
 
 #include "rebalance/agent/eviction_agent.hpp"
 #include "rebalance/coordinator/eviction_pacer.hpp"
+#include "rebalance/coordinator/pending_replies.hpp"
 #include "rebalance/coordinator/session_pacer.hpp"
 #include "rebalance/core/rate_limiter.hpp"
 #include "rebalance/core/rebalance_fsm.hpp"
@@ -23,7 +24,7 @@ namespace tidemq::rebalance {
 
 class RebalanceCoordinator {
  public:
-  using ReplyFn = std::function<void(boost::system::error_code)>;
+  using ReplyFn = PendingReplies::ReplyFn;
 
   RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing = {});
   ~RebalanceCoordinator();
@@ -53,7 +54,7 @@ class RebalanceCoordinator {
   EvictionAgent& agent_;
   RebalanceFsm fsm_;
   plugin::Registration timer_, lease_timer_, node_events_;
-  std::optional<ReplyFn> pending_start_, pending_stop_;
+  PendingReplies replies_;  // the start and stop the machine has yet to answer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   struct DonorRole {

@@ -1,0 +1,43 @@
+#include "rebalance/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace tidemq::rebalance {
+
+std::string render_metrics(const PluginParts& parts) {
+  if (!parts.agent) return "";
+  const EvictionAgent& agent = *parts.agent;
+  const EvacuationCoordinator& evacuation = *parts.evacuation;
+  const RebalanceCoordinator& rebalance = *parts.rebalance;
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  };
+  family("tidemq_rebalance_state", "gauge", "1 for the current state of each process on this node.");
+  out += fmt::format("tidemq_rebalance_state{{process=\"evacuation\",state=\"{}\"}} 1\n", to_string(evacuation.fsm().state()));
+  out += fmt::format("tidemq_rebalance_state{{process=\"rebalance\",state=\"{}\"}} 1\n", to_string(rebalance.fsm().state()));
+  const auto& t = agent.totals();
+  family("tidemq_rebalance_connections_evicted_total", "counter", "Connections told to go by the eviction agent.");
+  out += fmt::format("tidemq_rebalance_connections_evicted_total {}\n", t.connections_evicted);
+  family("tidemq_rebalance_sessions_migrated_total", "counter", "Sessions migrated to other nodes.");
+  out += fmt::format("tidemq_rebalance_sessions_migrated_total {}\n", t.sessions_migrated);
+  family("tidemq_rebalance_sessions_migration_failed_total", "counter", "Session migration attempts that failed.");
+  out += fmt::format("tidemq_rebalance_sessions_migration_failed_total {}\n", t.sessions_failed);
+  const bool evicting = agent.enabled();
+  family("tidemq_rebalance_connections_remaining", "gauge", "Connections still on this node while it is evicting.");
+  out += fmt::format("tidemq_rebalance_connections_remaining {}\n", evicting ? agent.connection_count() : 0);
+  family("tidemq_rebalance_sessions_remaining", "gauge", "Sessions still on this node while it is evicting.");
+  out += fmt::format("tidemq_rebalance_sessions_remaining {}\n", evicting ? agent.session_count() : 0);
+  Progress p = evacuation.enabled() ? evacuation.fsm().progress() : rebalance.fsm().progress();
+  family("tidemq_rebalance_eta_seconds", "gauge", "Estimated seconds left in the current phase (-1: unknown or idle).");
+  out += fmt::format("tidemq_rebalance_eta_seconds {}\n",
+                     p.eta_seconds && (evacuation.enabled() || rebalance.fsm().busy()) ? static_cast<std::int64_t>(*p.eta_seconds) : -1);
+  const auto audit = parts.ctx->cluster.migration_audit();
+  family("tidemq_rebalance_messages_lost_total", "counter", "Messages missing after a migration (audit; must stay 0).");
+  out += fmt::format("tidemq_rebalance_messages_lost_total {}\n", audit.messages_lost);
+  family("tidemq_rebalance_migration_audit_mismatches_total", "counter", "Migrated sessions whose message count dropped.");
+  out += fmt::format("tidemq_rebalance_migration_audit_mismatches_total {}\n", audit.mismatches);
+  return out;
+}
+
+}  // namespace tidemq::rebalance

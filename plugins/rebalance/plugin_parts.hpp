@@ -1,0 +1,30 @@
+// The pieces of the rebalance plugin on this node, owned by the plugin (rebalance_plugin.cpp) and
+// used by its HTTP routes (api/), cluster RPC methods (rpc/) and metrics. The pointers are null
+// before start() and after stop(): admin routes and metrics cannot be unregistered, so whatever
+// they reach after a stop must check. Control thread only.
+#pragma once
+
+#include <memory>
+
+#include "rebalance/agent/eviction_agent.hpp"
+#include "rebalance/coordinator/evacuation_coordinator.hpp"
+#include "rebalance/coordinator/rebalance_coordinator.hpp"
+#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/plugin/plugin.hpp"
+
+namespace tidemq::rebalance {
+
+struct PluginParts {
+  plugin::PluginContext* ctx = nullptr;
+  std::unique_ptr<EvictionAgent> agent;
+  std::unique_ptr<RateLimiter> limiter;  // the node's one eviction limiter (issue 5)
+  std::unique_ptr<EvacuationCoordinator> evacuation;
+  std::unique_ptr<RebalanceCoordinator> rebalance;
+
+  // §6.5 precedence: an evacuation of this node, then this node as a donor, then as coordinator.
+  plugin::Json local_status(ApiVersion api) const;
+  // spec §6.7
+  plugin::Json eviction_status() const;
+};
+
+}  // namespace tidemq::rebalance
