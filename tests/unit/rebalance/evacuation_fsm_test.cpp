@@ -325,6 +325,27 @@ TEST_CASE("evacuation: sessions given up are reported, not retried forever (D10)
   CHECK(f.fsm.stats().sessions_migrated == 10);
 }
 
+TEST_CASE("evacuation: the next session tick comes one interval after the batch started",
+          "[unit][rebalance][evacuation_fsm]") {
+  // The coordinator paces a batch over the second; a full interval after it would halve the rate.
+  Fixture f;
+  EvacuationOptions o;
+  o.wait_takeover = 0s;
+  o.sess_evict_rate = 100;
+  auto c = f.agent_ok(f.start(o));
+  c = f.counts(c, 0, 300);
+  c = f.fire(c);
+  c = f.counts(c, 0, 300, {kPeer});
+  f.clock.advance(950ms);
+  c = f.batch_done(c, 100);
+  CHECK(one<cmd::ArmTimer>(c).after == 50ms);
+  c = f.fire(c);
+  c = f.counts(c, 0, 200, {kPeer});
+  f.clock.advance(3s);
+  c = f.batch_done(c, 100);
+  CHECK(one<cmd::ArmTimer>(c).after == 0ms);
+}
+
 TEST_CASE("evacuation: stale and unexpected events are ignored", "[unit][rebalance][evacuation_fsm]") {
   Fixture f;
   CHECK(f.fsm.handle(ev::TimerFired{1}).empty());

@@ -424,6 +424,31 @@ TEST_CASE("rebalance: sessions go only to available recipients (D12)", "[unit][r
   }
 }
 
+TEST_CASE("rebalance: the next tick comes one interval after a batch started, not after it ended",
+          "[unit][rebalance][rebalance_fsm]") {
+  // Donors pace a batch over the second; waiting a full interval after it would halve the rate.
+  Fixture f;
+  RebalanceOptions o = spec_options();
+  o.wait_health_check = 0s;
+  o.wait_takeover = 0s;
+  o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
+  auto c = f.fsm.handle(ev::RebalanceStart{o});
+  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
+  c = f.enable_all(c);
+  c = f.counts(c, {{kN1, node_counts(1000, 3000)}, {kN2, node_counts(1000, 3000)}, {kN3, node_counts(1000, 0)}});
+  c = f.fire(c);  // wait_takeover 0
+  c = f.counts(c, {{kN1, node_counts(1000, 3000, 3000)}, {kN2, node_counts(1000, 3000, 3000)}, {kN3, node_counts(1000, 0, 0)}});
+  REQUIRE(all<cmd::MigrateSessions>(c).size() == 2);
+  f.clock.advance(700ms);
+  c = f.batches_done<cmd::MigrateSessions>(c);
+  CHECK(one<cmd::ArmTimer>(c).after == kEvictInterval - 700ms);
+  c = f.fire(c);
+  c = f.counts(c, {{kN1, node_counts(1000, 3000, 2500)}, {kN2, node_counts(1000, 3000, 2500)}, {kN3, node_counts(1000, 1000, 1000)}});
+  f.clock.advance(1500ms);  // a batch that overran the interval: the next tick at once
+  c = f.batches_done<cmd::MigrateSessions>(c);
+  CHECK(one<cmd::ArmTimer>(c).after == 0ms);
+}
+
 TEST_CASE("rebalance: sessions that cannot be migrated end the run (D10)", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   RebalanceOptions o = spec_options();
