@@ -6,6 +6,7 @@
 //   tidemq_bench pubsub --layout pairwise --pubs 100 --subs 100 -s 64 --duration 15
 //   tidemq_bench pubsub -c 100 -h 127.0.0.1 -p 1883 --sub-host 127.0.0.2 --sub-port 1884   # across nodes
 //   tidemq_bench takeover -h 127.0.0.1 -p 1883 --sub-host 127.0.0.2 --sub-port 1884 -c 1000
+//   tidemq_bench fleet --nodes 127.0.0.1:1883=10000,127.0.0.2:1884=10000,127.0.0.3:1885=0 --duration 300
 //
 // Exit code: 0 ok, 1 errors (failed/dropped connections past --fail-threshold, or none at all), 2 usage.
 
@@ -15,9 +16,11 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <stdexcept>
 #include <fmt/format.h>
 
 #include "bench.hpp"
+#include "fleet.hpp"
 #include "options.hpp"
 #include "payload.hpp"
 
@@ -143,7 +146,7 @@ int main(int argc, char** argv) {
   int clients = -1;
   Targets tg;
 
-  CLI::App app{"tidemq_bench: MQTT 3.1.1/5.0 load generator (conn, pub, sub, pubsub, takeover)", "tidemq_bench"};
+  CLI::App app{"tidemq_bench: MQTT 3.1.1/5.0 load generator (conn, pub, sub, pubsub, takeover, fleet)", "tidemq_bench"};
   app.set_help_flag("--help", "Print this help and exit");
   app.require_subcommand(1, 1);
 
@@ -204,6 +207,35 @@ int main(int argc, char** argv) {
                      "Close the previous connection (DISCONNECT, wait for the broker to close it) before connecting "
                      "to the other node; default: it stays open and must get DISCONNECT 0x8E");
 
+  FleetOptions fo;
+  std::string fleet_nodes, fleet_delay = "0-200";
+  auto* fleet = app.add_subcommand(
+      "fleet",
+      "MQTT 5 devices with persistent sessions spread over cluster nodes; evicted ones reconnect like devices "
+      "behind a load balancer (Server Reference, else another node). One JSON status line per --report-interval");
+  fleet->set_help_flag("--help", "Print this help and exit");
+  fleet->add_option("--nodes", fleet_nodes, "host:port=count,... : the nodes and how many clients start on each")
+      ->required();
+  fleet->add_option("--prefix", fo.prefix, "Client id prefix (ids are <prefix>_<node>_<i>)")->capture_default_str();
+  fleet->add_option("-R,--conn-rate", fo.conn_rate, "Initial connects per second (0 = all at once)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  fleet->add_option("--duration", fo.duration, "Seconds to run, then disconnect and exit")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  fleet->add_option("--session-expiry", fo.session_expiry, "Session Expiry Interval (s)")->capture_default_str();
+  fleet->add_option("-k,--keepalive", fo.keepalive, "Keep alive in seconds (0 = off)")->capture_default_str();
+  fleet->add_option("--reconnect-delay", fleet_delay, "Reconnect delay in ms, uniform in MIN-MAX (or a fixed N)")
+      ->capture_default_str();
+  fleet->add_option("--connect-timeout", fo.connect_timeout, "Seconds from TCP connect start to CONNACK")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  fleet->add_option("--report-interval", fo.report_interval, "Seconds between status lines")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  fleet->add_option("--seed", fo.seed, "Random seed (0 = random)")->capture_default_str();
+  fleet->add_option("--src-ips", fo.src_ips, "Comma-separated local addresses bound round-robin")->delimiter(',');
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -219,6 +251,30 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "tidemq_bench: {}\n", msg);
     return 2;
   };
+
+  if (*fleet) {
+    if (auto err = parse_fleet_nodes(fleet_nodes, fo.nodes); !err.empty()) return usage("--nodes: " + err);
+    const auto dash = fleet_delay.find('-');
+    try {
+      fo.delay_min_ms = std::stoi(fleet_delay.substr(0, dash));
+      fo.delay_max_ms = dash == std::string::npos ? fo.delay_min_ms : std::stoi(fleet_delay.substr(dash + 1));
+    } catch (const std::exception&) {
+      return usage("--reconnect-delay: expected MIN-MAX in ms");
+    }
+    if (fo.delay_min_ms < 0 || fo.delay_max_ms < fo.delay_min_ms) return usage("--reconnect-delay: expected MIN-MAX in ms");
+    std::size_t total = 0;
+    for (const auto& n : fo.nodes) total += static_cast<std::size_t>(n.count);
+    const rlim_t nofile = raise_nofile();
+    if (nofile != RLIM_INFINITY && nofile < total + 64)
+      fmt::print(stderr,
+                 "tidemq_bench: warning: RLIMIT_NOFILE is {} (hard limit), fewer than the {} clients asked for; "
+                 "split the fleet over several processes\n",
+                 static_cast<unsigned long long>(nofile), total);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    return run_fleet(fo);
+  }
 
   o.version = (version_str == "5" || version_str == "5.0") ? 5 : 3;
   if (*conn) o.mode = Mode::conn;

@@ -76,4 +76,27 @@ struct Options {
   bool quiet = false;          // no progress lines
 };
 
+// fleet: one MQTT 5 "device" population spread over several nodes, reconnecting like devices behind
+// a load balancer (Server Reference first, else another node). Separate from Options: it shares no phases.
+struct FleetNode {
+  std::string host;
+  std::uint16_t port = 1883;
+  int count = 0;  // clients that start on this node
+};
+
+struct FleetOptions {
+  std::vector<FleetNode> nodes;
+  std::string prefix = "fleet";     // client ids are <prefix>_<node index>_<i>
+  double conn_rate = 1000;          // initial connects per second (0 = all at once)
+  double duration = 300;            // seconds, then disconnect everything and exit
+  std::uint32_t session_expiry = 3600;  // seconds; with clean_start = false the session survives evictions
+  std::uint16_t keepalive = 60;     // seconds; a PINGREQ goes out after keepalive/2 of silence
+  int delay_min_ms = 0;             // reconnect delay, uniform in [min, max]
+  int delay_max_ms = 200;
+  double connect_timeout = 10;      // seconds from TCP connect start to CONNACK
+  double report_interval = 1;       // seconds between JSON status lines
+  std::uint64_t seed = 0;           // 0 = random
+  std::vector<std::string> src_ips;  // bound round-robin by client index
+};
+
 }  // namespace tidemq::bench
