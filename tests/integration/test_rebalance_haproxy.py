@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import mqttraw
-from clusterhelpers import cluster, poll, pytestmark_cluster  # noqa: F401
+from clusterhelpers import cluster, free_ports, poll, pytestmark_cluster  # noqa: F401
 from mqttraw import DISCONNECT
 
 pytestmark = [pytestmark_cluster,
@@ -26,19 +26,11 @@ PERSIST = {"SessionExpiryInterval": 300}
 CHECK_MS = 100  # HAProxy health-check interval; one failed check takes a server out
 
 
-def free_port(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class HAProxy:
     """haproxy -db (foreground) in TCP mode, round-robin over the nodes' MQTT listeners."""
 
     def __init__(self, nodes):
-        self.port = free_port(LB_HOST)
+        self.port, = free_ports(LB_HOST, 1)
         self.dir = Path(tempfile.mkdtemp(prefix="tidemq-haproxy-"))
         servers = "\n".join(
             "  server %s %s:%d check port %d" % (n.name.split("@")[0], n.host, n.port, n.admin_port) for n in nodes)

@@ -24,6 +24,17 @@ struct Fixture : FsmFixture<EvacuationFsm, TokenOf::only_command> {
                   std::vector<NodeId> targets = {}, std::uint64_t stuck = 0) {
     return fsm.handle(ev::LocalCounts{token<cmd::FetchCounts>(cmds), conns, sessions, stuck, std::move(targets)});
   }
+  // No connections, no takeover wait, `sessions` left: the first session tick has asked the
+  // coordinator to migrate (up to `rate` of them) to kPeer.
+  Commands to_first_session_batch(std::uint32_t rate, std::uint64_t sessions) {
+    EvacuationOptions o;
+    o.wait_takeover = 0s;
+    o.sess_evict_rate = rate;
+    auto c = agent_ok(start(o));
+    c = counts(c, 0, sessions);
+    c = fire(c);
+    return counts(c, 0, sessions, {kPeer});
+  }
   Commands batch_done(const Commands& cmds, std::uint64_t done, std::uint64_t given_up = 0) {
     return fsm.handle(ev::BatchDone{token<cmd::MigrateSessions>(cmds), kSelf, {}, done, 0, given_up});
   }
@@ -301,13 +312,7 @@ TEST_CASE("evacuation: without recipients it retries and never completes (D16)",
 TEST_CASE("evacuation: sessions given up are reported, not retried forever (D10)",
           "[unit][rebalance][evacuation_fsm]") {
   Fixture f;
-  EvacuationOptions o;
-  o.wait_takeover = 0s;
-  o.sess_evict_rate = 10;
-  auto c = f.agent_ok(f.start(o));
-  c = f.counts(c, 0, 12);
-  c = f.fire(c);
-  c = f.counts(c, 0, 12, {kPeer});
+  auto c = f.to_first_session_batch(10, 12);
   CHECK(one<cmd::MigrateSessions>(c).count == 10);
   c = f.batch_done(c, 8, /*given_up=*/2);
   CHECK(one<cmd::Log>(c).level == LogLevel::error);
@@ -329,13 +334,7 @@ TEST_CASE("evacuation: the next session tick comes one interval after the batch 
           "[unit][rebalance][evacuation_fsm]") {
   // The coordinator paces a batch over the second; a full interval after it would halve the rate.
   Fixture f;
-  EvacuationOptions o;
-  o.wait_takeover = 0s;
-  o.sess_evict_rate = 100;
-  auto c = f.agent_ok(f.start(o));
-  c = f.counts(c, 0, 300);
-  c = f.fire(c);
-  c = f.counts(c, 0, 300, {kPeer});
+  auto c = f.to_first_session_batch(100, 300);
   f.clock.advance(950ms);
   c = f.batch_done(c, 100);
   CHECK(one<cmd::ArmTimer>(c).after == 50ms);

@@ -22,6 +22,8 @@ const NodeId kN4 = "n4@127.0.0.1";
 // 2024-05-01T12:00:00Z
 const auto kWallNow = std::chrono::system_clock::time_point(std::chrono::seconds(1714564800));
 
+RebalanceOptions spec_options();  // below: the options of the spec examples
+
 struct Fixture : FsmFixture<RebalanceFsm, TokenOf::first_command> {
   Fixture() : FsmFixture(kN1, Timing{kEvictInterval, kNoTargetRetry, [] { return kWallNow; }}) {}
 
@@ -42,6 +44,20 @@ struct Fixture : FsmFixture<RebalanceFsm, TokenOf::first_command> {
     Commands out;
     for (const auto& b : all<T>(c)) out = fsm.handle(ev::BatchDone{b.token, b.node, {}, b.count, 0, given_up});
     return out;
+  }
+
+  // A run without waits (n1, n2 donors, n3 recipient) whose connections are already balanced
+  // as `balanced` says: it has entered evicting_sessions and asks for the first session counts.
+  Commands to_session_phase(NodeCountMap balanced) {
+    RebalanceOptions o = spec_options();
+    o.wait_health_check = 0s;
+    o.wait_takeover = 0s;
+    o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
+    auto c = fsm.handle(ev::RebalanceStart{o});
+    c = counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
+    c = enable_all(c);
+    c = counts(c, std::move(balanced));
+    return fire(c);  // wait_takeover 0
   }
 
   // A run that has reached evicting_conns with n1, n2 donors and n3 recipient.
@@ -428,15 +444,7 @@ TEST_CASE("rebalance: the next tick comes one interval after a batch started, no
           "[unit][rebalance][rebalance_fsm]") {
   // Donors pace a batch over the second; waiting a full interval after it would halve the rate.
   Fixture f;
-  RebalanceOptions o = spec_options();
-  o.wait_health_check = 0s;
-  o.wait_takeover = 0s;
-  o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
-  auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
-  c = f.enable_all(c);
-  c = f.counts(c, {{kN1, node_counts(1000, 3000)}, {kN2, node_counts(1000, 3000)}, {kN3, node_counts(1000, 0)}});
-  c = f.fire(c);  // wait_takeover 0
+  auto c = f.to_session_phase({{kN1, node_counts(1000, 3000)}, {kN2, node_counts(1000, 3000)}, {kN3, node_counts(1000, 0)}});
   c = f.counts(c, {{kN1, node_counts(1000, 3000, 3000)}, {kN2, node_counts(1000, 3000, 3000)}, {kN3, node_counts(1000, 0, 0)}});
   REQUIRE(all<cmd::MigrateSessions>(c).size() == 2);
   f.clock.advance(700ms);
@@ -451,15 +459,7 @@ TEST_CASE("rebalance: the next tick comes one interval after a batch started, no
 
 TEST_CASE("rebalance: sessions that cannot be migrated end the run (D10)", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
-  RebalanceOptions o = spec_options();
-  o.wait_health_check = 0s;
-  o.wait_takeover = 0s;
-  o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
-  auto c = f.fsm.handle(ev::RebalanceStart{o});
-  c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});
-  c = f.enable_all(c);
-  c = f.counts(c, {{kN1, node_counts(2000, 3000)}, {kN2, node_counts(2000, 3000)}, {kN3, node_counts(2000, 2000)}});
-  c = f.fire(c);
+  auto c = f.to_session_phase({{kN1, node_counts(2000, 3000)}, {kN2, node_counts(2000, 3000)}, {kN3, node_counts(2000, 2000)}});
   c = f.counts(c, {{kN1, node_counts(2000, 2600, 600)}, {kN2, node_counts(2000, 2600, 600)},
                    {kN3, node_counts(2000, 2000)}});
   const auto first = all<cmd::MigrateSessions>(c);
