@@ -13,10 +13,6 @@ whole second's batch at once, i.e. up to `rate` in one window).
 """
 
 import argparse
-import base64
-import http.client
-import json
-import os
 import selectors
 import socket
 import subprocess
@@ -29,25 +25,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import mqttraw  # noqa: E402
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from benchutil import free_port  # noqa: E402
+import benchutil  # noqa: E402
 
 
 def api(port, method, path, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    auth = base64.b64encode(b"admin:public").decode()
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Authorization": "Basic " + auth, "Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, json.loads(data) if data else None
+    return benchutil.api("127.0.0.1", port, method, path, body)
+
+
 
 
 def main():

@@ -13,10 +13,6 @@ that each received every message published (none lost; duplicates only with DUP)
 """
 
 import argparse
-import base64
-import http.client
-import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,16 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import mqttraw  # noqa: E402
+import benchutil  # noqa: E402
+from benchutil import free_port, wait  # noqa: E402
 
 PERSIST = {"SessionExpiryInterval": 3600}
-
-
-def free_port(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Node:
@@ -59,31 +49,10 @@ class Node:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def api(self, method, path, body=None):
-        c = http.client.HTTPConnection(self.host, self.admin, timeout=30)
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={"Authorization": "Basic " + base64.b64encode(b"admin:public").decode()})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        try:
-            return r.status, json.loads(data) if data else None
-        except ValueError:
-            return r.status, data
+        return benchutil.api(self.host, self.admin, method, path, body, timeout=30)
 
     def sessions(self):
         return self.api("GET", "/api/v4/stats")[1]["data"][0]["sessions.count"]
-
-
-def wait(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise SystemExit("timed out: " + what)
 
 
 def main():

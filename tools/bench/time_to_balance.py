@@ -21,7 +21,6 @@ PR_SET_PDEATHSIG, if this script is killed).
 """
 
 import argparse
-import base64
 import ctypes
 import datetime
 import http.client
@@ -30,7 +29,6 @@ import math
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,15 +38,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+import benchutil  # noqa: E402
+from benchutil import free_port, wait  # noqa: E402
 FLEET_FD_BUDGET = 64  # descriptors a fleet process keeps for itself
-
-
-def free_port(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def child_setup():
@@ -82,19 +74,7 @@ class Node:
             stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=child_setup)
 
     def api(self, method, path, body=None, timeout=5):
-        c = http.client.HTTPConnection(self.host, self.admin, timeout=timeout)
-        try:
-            c.request(method, path, body=json.dumps(body) if body is not None else None,
-                      headers={"Authorization": "Basic " + base64.b64encode(b"admin:public").decode(),
-                               "Content-Type": "application/json"})
-            r = c.getresponse()
-            data = r.read()
-        finally:
-            c.close()
-        try:
-            return r.status, json.loads(data) if data else None
-        except ValueError:
-            return r.status, data
+        return benchutil.api(self.host, self.admin, method, path, body, timeout)
 
 
 class Fleet:
@@ -185,18 +165,6 @@ def ideal(counts, rate, abs_t, rel_t):
     return {"excess": excess, "excess_per_donor": max(counts[d] - mean for d in donors),
             "t_excess": max(counts[d] - mean for d in donors) / rate, "moves": moves,
             "t_moves": moves / nd / rate, "t_ticks": float(ticks), "donors": donors, "recipients": recips}
-
-
-def wait(cond, timeout, what, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return
-        except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
-            pass
-        time.sleep(step)
-    raise RuntimeError("timed out: " + what)
 
 
 def proc_usage(pid):
