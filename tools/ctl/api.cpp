@@ -29,7 +29,7 @@ std::string text(const json& v, const char* null_text) {
   return v.dump();
 }
 
-json Api::call(const std::string& method, const std::string& path, const std::optional<json>& body) {
+Api::Answer Api::call_v4(const std::string& method, const std::string& path, const std::optional<json>& body) {
   HttpResult r = http_request(target_, method, path, body ? std::optional<std::string>(body->dump()) : std::nullopt,
                               timeout_);
   json doc;
@@ -61,9 +61,15 @@ json Api::call(const std::string& method, const std::string& path, const std::op
   if (!is_json || !doc.is_object())
     throw Failure(fmt::format("{} {}: the node's answer is not a JSON object", method, route));
   if (doc.contains("code") && doc["code"] != 0)
-    throw Failure(message.empty() ? fmt::format("{} {} failed: code {}", method, route, doc["code"].dump())
-                                  : message);
-  return doc;
+    return {doc, message.empty() ? fmt::format("code {}", doc["code"].dump()) : message};
+  return {doc, std::nullopt};
+}
+
+json Api::call(const std::string& method, const std::string& path, const std::optional<json>& body) {
+  Answer a = call_v4(method, path, body);
+  if (!a.refused) return std::move(a.doc);
+  if (a.doc.contains("message")) throw Failure(*a.refused);
+  throw Failure(fmt::format("{} {} failed: {}", method, path.substr(0, path.find('?')), *a.refused));
 }
 
 }  // namespace tidemq::ctl

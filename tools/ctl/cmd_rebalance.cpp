@@ -50,53 +50,6 @@ constexpr auto kPollInterval = std::chrono::milliseconds(500);
 constexpr auto kLostContactAfter = std::chrono::seconds(10);  // --wait: status unreadable this long ⇒ give up
 constexpr auto kVanishedAfter = std::chrono::seconds(3);      // --wait: run no longer reported this long ⇒ give up
 
-std::chrono::milliseconds timeout_of(const Context& ctx) {
-  return std::chrono::milliseconds(static_cast<long long>(ctx.connection.timeout_seconds * 1000));
-}
-
-// ---- the v4 API, with its logical errors ------------------------------------------------------
-
-// A v4 answer: the document, or the message of a logical error (HTTP 200 {"code":400,"message":..}).
-struct Answer {
-  json doc;
-  std::optional<std::string> refused;
-};
-
-// Like Api::call, but a logical error is returned, not thrown: the callers print it in their own
-// words ("Rebalance start error: already_started"). Transport and HTTP failures throw Failure.
-Answer v4_call(Api& api, const Context& ctx, const std::string& method, const std::string& path,
-               const std::optional<json>& body) {
-  const Target& target = api.target();
-  HttpResult r = http_request(target, method, path, body ? std::optional<std::string>(body->dump()) : std::nullopt,
-                              timeout_of(ctx));
-  json doc;
-  bool is_json = true;
-  try {
-    doc = r.body.empty() ? json() : json::parse(r.body);
-  } catch (const json::exception&) {
-    is_json = false;
-  }
-  std::string message;
-  if (is_json && doc.is_object() && doc.contains("message") && doc["message"].is_string())
-    message = doc["message"].get<std::string>();
-  if (r.status == 401)
-    throw Failure(fmt::format("authentication failed as '{}' at {} (check --user/--password, TIDEMQ_CTL_USER/"
-                              "TIDEMQ_CTL_PASSWORD or management.default_user/default_password)",
-                              target.user, target.url()));
-  if ((r.status == 404 && message == "not found") || r.status == 405)
-    throw Failure(fmt::format("{} {} {} on {}: the node does not provide this API", method, path,
-                              r.status == 404 ? "not found" : "not allowed", target.url()));
-  if (r.status < 200 || r.status >= 300) {
-    if (!message.empty()) throw Failure(message);
-    throw Failure(fmt::format("{} {} answered HTTP {}", method, path, r.status));
-  }
-  if (!is_json || !doc.is_object())
-    throw Failure(fmt::format("{} {}: the node's answer is not a JSON object", method, path));
-  if (doc.contains("code") && doc["code"] != 0)
-    return {doc, message.empty() ? fmt::format("code {}", doc["code"].dump()) : message};
-  return {doc, std::nullopt};
-}
-
 // The name of the node behind --url.
 std::string this_node(Api& api) {
   auto doc = api.get("/api/v4/stats");
@@ -274,18 +227,7 @@ std::string global_status_text(const json& g) {
 
 // ---- start / plan arguments --------------------------------------------------------------------
 
-// The options of `rebalance start` that take a value (the core's list, §7.1).
-constexpr std::array<std::string_view, 13> kValueOptions = {
-    "--redirect-to",        "--migrate-to",          "--nodes",                  "--wait-health-check",
-    "--abs-conn-threshold", "--rel-conn-threshold",  "--abs-sess-threshold",     "--rel-sess-threshold",
-    "--conn-evict-rpc-timeout", "--sess-evict-rpc-timeout", "--conn-evict-rate", "--wait-takeover",
-    "--sess-evict-rate"};
-constexpr std::string_view kEvacuationFlag = "--evacuation";
 constexpr std::string_view kWaitFlag = "--wait";
-
-bool takes_value(std::string_view s) {
-  return std::find(kValueOptions.begin(), kValueOptions.end(), s) != kValueOptions.end();
-}
 
 struct StartCommand {
   std::vector<std::string> args;   // for parse_start_args, in command-line order
@@ -344,10 +286,10 @@ StartCommand scan_start_args(Context& ctx, const std::vector<std::string>& raw, 
   StartCommand sc;
   for (std::size_t i = 0; i < raw.size();) {
     const std::string& t = raw[i];
-    if (t == kEvacuationFlag) {
+    if (t == rebalance::kEvacuationFlag) {
       sc.args.push_back(t);
       i += 1;
-    } else if (takes_value(t) && i + 1 < raw.size() && !ours(raw[i + 1])) {
+    } else if (rebalance::start_option_takes_value(t) && i + 1 < raw.size() && !ours(raw[i + 1])) {
       sc.given.insert(t);
       sc.args.push_back(t);
       sc.args.push_back(raw[i + 1]);
@@ -372,7 +314,7 @@ StartCommand scan_start_args(Context& ctx, const std::vector<std::string>& raw, 
 // `rebalance plan` takes the rebalance options only: --evacuation is an unknown argument there.
 std::optional<std::string> plan_unknown_arguments(const std::vector<std::string>& args) {
   for (std::size_t i = 0; i < args.size();) {
-    if (takes_value(args[i]) && i + 1 < args.size()) {
+    if (rebalance::start_option_takes_value(args[i]) && i + 1 < args.size()) {
       i += 2;
       continue;
     }
@@ -599,12 +541,12 @@ std::string plan_text(const json& p) {
 
 // ---- the commands ---------------------------------------------------------------------------------
 
-void run_start(Api& api, const Context& ctx, const StartCommand& sc) {
+void run_start(Api& api, const StartCommand& sc) {
   const std::string prefix = "Rebalance start error: ";
   rb::StartArgs start = parse_start(api, sc.args, prefix);
   const std::string node = this_node(api);
   if (start.mode == rb::StartMode::evacuation) {
-    auto a = v4_call(api, ctx, "POST", kApi + "/" + path_segment(node) + "/evacuation/start",
+    auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/evacuation/start",
                      evacuation_body(start.evacuation, sc.given));
     if (a.refused) {
       if (*a.refused == "already_started") throw PlainFailure("Rebalance is already enabled");
@@ -614,19 +556,19 @@ void run_start(Api& api, const Context& ctx, const StartCommand& sc) {
     if (sc.wait) wait_evacuation(api);
     return;
   }
-  auto a = v4_call(api, ctx, "POST", kApi + "/" + path_segment(node) + "/start",
+  auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/start",
                    rebalance_body(start.rebalance, sc.given));
   if (a.refused) throw PlainFailure(prefix + *a.refused);
   std::cout << "Rebalance started\n" << std::flush;
   if (sc.wait) wait_rebalance(api);
 }
 
-void run_plan(Api& api, const Context& ctx, const StartCommand& sc) {
+void run_plan(Api& api, const StartCommand& sc) {
   const std::string prefix = "Rebalance plan error: ";
   if (auto unknown = plan_unknown_arguments(sc.args)) throw PlainFailure(prefix + *unknown);
   rb::StartArgs start = parse_start(api, sc.args, prefix);
   const std::string node = this_node(api);
-  auto a = v4_call(api, ctx, "POST", kApi + "/" + path_segment(node) + "/plan",
+  auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/plan",
                    rebalance_body(start.rebalance, sc.given));
   if (a.refused) throw PlainFailure(prefix + *a.refused);
   if (!a.doc.contains("data")) throw Failure("unexpected answer from " + kApi + "/{node}/plan");
@@ -634,11 +576,11 @@ void run_plan(Api& api, const Context& ctx, const StartCommand& sc) {
 }
 
 // §7.1: a local evacuation first, else the rebalance coordinated here.
-void run_stop(Api& api, const Context& ctx) {
+void run_stop(Api& api) {
   const json s = get_object(api, kApi + "/status");
   const bool evacuation = s.value("status", "") == "enabled" && s.value("process", "") == "evacuation";
   const std::string node = this_node(api);
-  auto a = v4_call(api, ctx, "POST", kApi + "/" + path_segment(node) + (evacuation ? "/evacuation/stop" : "/stop"),
+  auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + (evacuation ? "/evacuation/stop" : "/stop"),
                    json::object());
   if (a.refused) {
     if (*a.refused == "not_started") throw PlainFailure("Rebalance is already disabled");
@@ -647,13 +589,13 @@ void run_stop(Api& api, const Context& ctx) {
   std::cout << (evacuation ? "Rebalance(evacuation) stopped\n" : "Rebalance stopped\n");
 }
 
-void run_node_status(Api& api, const Context& ctx, const std::optional<std::string>& node) {
+void run_node_status(Api& api, const std::optional<std::string>& node) {
   if (!node) {
     std::cout << node_status_text(get_object(api, kApi + "/status"), kApi + "/status");
     return;
   }
   const std::string path = kApi + "/" + path_segment(*node) + "/status";
-  auto a = v4_call(api, ctx, "GET", path, std::nullopt);
+  auto a = api.call_v4("GET", path, std::nullopt);
   if (a.refused) {
     const std::string& m = *a.refused;
     if (m.starts_with("invalid node")) {
@@ -727,20 +669,20 @@ void add_rebalance_commands(CLI::App& app, Context& ctx) {
   start->footer(kStartHelp);
   start->callback([&ctx, start] {
     auto sc = std::make_shared<StartCommand>(scan_start_args(ctx, start->remaining(), false));
-    ctx.action = [&ctx, sc](Api& api) { run_start(api, ctx, *sc); };
+    ctx.action = [sc](Api& api) { run_start(api, *sc); };
   });
 
   auto* plan = raw_args_command(group, "plan", "dry run of a rebalance: donors, recipients, what moves, how long");
   plan->footer(kPlanHelp);
   plan->callback([&ctx, plan] {
     auto sc = std::make_shared<StartCommand>(scan_start_args(ctx, plan->remaining(), true));
-    ctx.action = [&ctx, sc](Api& api) { run_plan(api, ctx, *sc); };
+    ctx.action = [sc](Api& api) { run_plan(api, *sc); };
   });
 
   auto* stop = group->add_subcommand(
       "stop", "stop the evacuation of this node, else the rebalance it coordinates");
   stop->callback([&ctx] {
-    ctx.action = [&ctx](Api& api) { run_stop(api, ctx); };
+    ctx.action = [](Api& api) { run_stop(api); };
   });
 
   auto node = std::make_shared<std::string>();
@@ -749,7 +691,7 @@ void add_rebalance_commands(CLI::App& app, Context& ctx) {
   node_status->callback([&ctx, node, node_opt] {
     std::optional<std::string> which;
     if (node_opt->count() > 0) which = *node;
-    ctx.action = [&ctx, which](Api& api) { run_node_status(api, ctx, which); };
+    ctx.action = [which](Api& api) { run_node_status(api, which); };
   });
 
   auto* status = group->add_subcommand("status", "every evacuation and rebalance of the cluster");

@@ -76,6 +76,16 @@ class Api {
   nlohmann::json del(const std::string& path) { return call("DELETE", path, std::nullopt); }
   const Target& target() const { return target_; }
 
+  // A v4 answer: the document, or the message of a logical error (HTTP 200 {"code":400,...}).
+  struct Answer {
+    nlohmann::json doc;
+    std::optional<std::string> refused;
+  };
+  // Like get/post, but a logical error is returned, not thrown: the rebalance commands print it
+  // in their own words ("Rebalance start error: already_started"). Transport and HTTP failures
+  // throw Failure.
+  Answer call_v4(const std::string& method, const std::string& path, const std::optional<nlohmann::json>& body);
+
  private:
   nlohmann::json call(const std::string& method, const std::string& path, const std::optional<nlohmann::json>& body);
   Target target_;

@@ -36,11 +36,6 @@ void EvacuationFsm::enter(EvacuationState s, Commands& out) {
   out.push_back(cmd::PhaseChanged{std::string(kProcess), std::string(to_string(s))});
 }
 
-std::chrono::milliseconds EvacuationFsm::rest_of_interval() const {
-  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - batch_started_);
-  return std::max(std::chrono::milliseconds(0), timing_.evict_interval - spent);
-}
-
 void EvacuationFsm::arm(std::chrono::milliseconds after, Commands& out, bool phase_wait) {
   token_ = next_token();
   await_ = Await::timer;
@@ -237,7 +232,7 @@ Commands EvacuationFsm::handle(const ev::BatchDone& e) {
                                                         "retried",
                                                         e.given_up, kMaxSessionMigrationAttempts)});
   }
-  arm(rest_of_interval(), out, false);
+  arm(timing_.rest_of_interval(batch_started_, clock_.now()), out, false);
   return out;
 }
 

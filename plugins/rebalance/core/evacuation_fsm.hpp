@@ -98,10 +98,7 @@ class EvacuationFsm {
 
   // progress of the current phase
   util::TimePoint wait_since_{};
-  // When the current batch was asked for: the next tick comes one evict_interval after it, not
-  // after the batch ends, so that a batch paced over the second keeps the configured rate.
-  util::TimePoint batch_started_{};
-  std::chrono::milliseconds rest_of_interval() const;
+  util::TimePoint batch_started_{};  // when the current batch was asked for (Timing::rest_of_interval)
   std::chrono::milliseconds wait_length_{0};
   std::optional<std::uint64_t> baseline_;
   std::uint64_t remaining_ = 0;

@@ -18,6 +18,7 @@
 //   for the "rebalance" logger (a Log with kRestoreBanner also goes to stderr).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,7 @@
 
 #include "rebalance/core/defaults.hpp"
 #include "rebalance/core/options.hpp"
+#include "tidemq/util/clock.hpp"
 #include "rebalance/core/types.hpp"
 
 namespace tidemq::rebalance {
@@ -184,6 +186,13 @@ using RebalanceEvent = std::variant<ev::RebalanceStart, ev::Stop, ev::TimerFired
 // Time knobs (integration tests make them small) and the wall clock for `finished_at`.
 struct Timing {
   std::chrono::milliseconds evict_interval = kEvictInterval;
+  // What is left of the evict interval of a batch asked for at `started`: the next tick comes one
+  // interval after the batch started, not after it ended, so that a batch paced over the second
+  // keeps the configured rate (0 when the batch overran).
+  std::chrono::milliseconds rest_of_interval(util::TimePoint started, util::TimePoint now) const {
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(now - started);
+    return std::max(std::chrono::milliseconds(0), evict_interval - spent);
+  }
   std::chrono::milliseconds no_target_retry = kNoTargetRetry;
   std::function<std::chrono::system_clock::time_point()> wall_clock;  // empty: system_clock::now
 };

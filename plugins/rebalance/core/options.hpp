@@ -95,6 +95,9 @@ struct StartArgs {
   EvacuationOptions evacuation;  // when mode == evacuation
 };
 OptionsResult<StartArgs> parse_start_args(const std::vector<std::string>& args, const ClusterView& cluster);
+// The start option `s` takes a value (collect_args/2); `--evacuation` is the only flag without one.
+bool start_option_takes_value(std::string_view s);
+inline constexpr std::string_view kEvacuationFlag = "--evacuation";
 
 // ---- JSON forms (for RPC forwarding, logs and the evacuation file) ----
 nlohmann::json to_json(const RebalanceOptions& o);   // API key names, rpc timeouts in ms

@@ -13,18 +13,6 @@ namespace tidemq::rebalance {
 
 namespace {
 
-// Options that take a value (collect_args/2). `--evacuation` is the only flag without one.
-constexpr std::array<std::string_view, 13> kValueOptions = {
-    "--redirect-to",        "--migrate-to",          "--nodes",                  "--wait-health-check",
-    "--abs-conn-threshold", "--rel-conn-threshold",  "--abs-sess-threshold",     "--rel-sess-threshold",
-    "--conn-evict-rpc-timeout", "--sess-evict-rpc-timeout", "--conn-evict-rate", "--wait-takeover",
-    "--sess-evict-rate"};
-constexpr std::string_view kEvacuationFlag = "--evacuation";
-
-bool takes_value(std::string_view opt) {
-  return std::find(kValueOptions.begin(), kValueOptions.end(), opt) != kValueOptions.end();
-}
-
 using Collected = std::map<std::string, std::optional<std::string>>;  // nullopt: a flag (true)
 
 OptionsError invalid(std::string message) { return {RebalanceErrc::invalid_options, std::move(message), {}}; }
@@ -153,13 +141,22 @@ OptionsResult<RebalanceOptions> validate_rebalance(const Collected& c, const Clu
 
 }  // namespace
 
+bool start_option_takes_value(std::string_view s) {
+  static constexpr std::array<std::string_view, 13> kValueOptions = {
+      "--redirect-to",        "--migrate-to",          "--nodes",                  "--wait-health-check",
+      "--abs-conn-threshold", "--rel-conn-threshold",  "--abs-sess-threshold",     "--rel-sess-threshold",
+      "--conn-evict-rpc-timeout", "--sess-evict-rpc-timeout", "--conn-evict-rate", "--wait-takeover",
+      "--sess-evict-rate"};
+  return std::find(kValueOptions.begin(), kValueOptions.end(), s) != kValueOptions.end();
+}
+
 OptionsResult<StartArgs> parse_start_args(const std::vector<std::string>& args, const ClusterView& cluster) {
   Collected collected;
   for (std::size_t i = 0; i < args.size();) {
     if (args[i] == kEvacuationFlag) {
       collected[args[i]] = std::nullopt;
       i += 1;
-    } else if (takes_value(args[i]) && i + 1 < args.size()) {
+    } else if (start_option_takes_value(args[i]) && i + 1 < args.size()) {
       collected[args[i]] = args[i + 1];
       i += 2;
     } else {

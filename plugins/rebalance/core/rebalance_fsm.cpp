@@ -33,9 +33,17 @@ void RebalanceFsm::enter(RebalanceState s, Commands& out) {
   out.push_back(cmd::PhaseChanged{std::string(kProcess), std::string(to_string(s))});
 }
 
-std::chrono::milliseconds RebalanceFsm::rest_of_interval() const {
-  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now() - batch_started_);
-  return std::max(std::chrono::milliseconds(0), timing_.evict_interval - spent);
+// One command per donor batch under a fresh token; the tick waits for every donor's BatchDone.
+template <class MakeCommand>
+void RebalanceFsm::begin_batch(const std::vector<Batch>& batches, Commands& out, MakeCommand make) {
+  token_ = next_token();
+  await_ = Await::batch;
+  batch_started_ = clock_.now();
+  pending_.clear();
+  for (const auto& b : batches) {
+    pending_.insert(b.node);
+    out.push_back(make(b));
+  }
 }
 
 void RebalanceFsm::arm(std::chrono::milliseconds after, Commands& out, bool phase_wait) {
@@ -194,14 +202,9 @@ Commands RebalanceFsm::on_conn_tick(const NodeCountMap& counts) {
     arm(timing_.evict_interval, out, false);
     return out;
   }
-  token_ = next_token();
-  await_ = Await::batch;
-  batch_started_ = clock_.now();
-  pending_.clear();
-  for (const auto& b : batches) {
-    pending_.insert(b.node);
-    out.push_back(cmd::EvictConnections{token_, b.node, b.count, options_.conn_evict_rpc_timeout});
-  }
+  begin_batch(batches, out, [&](const Batch& b) {
+    return cmd::EvictConnections{token_, b.node, b.count, options_.conn_evict_rpc_timeout};
+  });
   return out;
 }
 
@@ -238,15 +241,10 @@ Commands RebalanceFsm::on_session_tick(const NodeCountMap& counts) {
     return finish(RunResult::completed, reason, std::move(out));
   }
   Commands out;
-  token_ = next_token();
-  await_ = Await::batch;
-  batch_started_ = clock_.now();
-  pending_.clear();
-  for (const auto& b : batches) {
-    pending_.insert(b.node);
-    out.push_back(cmd::MigrateSessions{token_, b.node, b.count, targets, SessionFilter::disconnected,
-                                       options_.sess_evict_rpc_timeout});
-  }
+  begin_batch(batches, out, [&](const Batch& b) {
+    return cmd::MigrateSessions{token_, b.node, b.count, targets, SessionFilter::disconnected,
+                                options_.sess_evict_rpc_timeout};
+  });
   return out;
 }
 
@@ -295,7 +293,7 @@ Commands RebalanceFsm::handle(const ev::BatchDone& e) {
     }
   }
   pending_.erase(e.node);
-  if (pending_.empty()) arm(rest_of_interval(), out, false);
+  if (pending_.empty()) arm(timing_.rest_of_interval(batch_started_, clock_.now()), out, false);
   return out;
 }
 

@@ -118,10 +118,9 @@ class RebalanceFsm {
   std::set<NodeId> pending_;
 
   util::TimePoint wait_since_{};
-  // When the current batch was asked for: the next tick comes one evict_interval after it, not
-  // after the batch ends, so that a batch paced over the second keeps the configured rate.
-  util::TimePoint batch_started_{};
-  std::chrono::milliseconds rest_of_interval() const;
+  util::TimePoint batch_started_{};  // when the current batch was asked for (Timing::rest_of_interval)
+  template <class MakeCommand>
+  void begin_batch(const std::vector<Batch>& batches, Commands& out, MakeCommand make);
   std::chrono::milliseconds wait_length_{0};
   bool wait_armed_ = false;
   std::optional<std::uint64_t> baseline_;
