@@ -21,7 +21,7 @@ std::string render_metrics(const PluginParts& parts) {
   out += fmt::format("tidemq_rebalance_connections_evicted_total {}\n", t.connections_evicted);
   family("tidemq_rebalance_sessions_migrated_total", "counter", "Sessions migrated to other nodes.");
   out += fmt::format("tidemq_rebalance_sessions_migrated_total {}\n", t.sessions_migrated);
-  family("tidemq_rebalance_sessions_migration_failed_total", "counter", "Session migration attempts that failed.");
+  family("tidemq_rebalance_sessions_migration_failed_total", "counter", "Session migration attempts that failed; the session stayed on this node (a session that is retried counts once per attempt; the status's failed_sessions counts sessions given up after 3 attempts).");
   out += fmt::format("tidemq_rebalance_sessions_migration_failed_total {}\n", t.sessions_failed);
   const bool evicting = agent.enabled();
   family("tidemq_rebalance_connections_remaining", "gauge", "Connections still on this node while it is evicting.");

@@ -354,7 +354,7 @@ cluster::ClusterSettings parse_cluster(const Reader& r, const Config& c) {
   cs.heartbeat_interval = duration_setting(r, "cluster.heartbeat_interval", 10ms);
   cs.down_after = static_cast<unsigned>(r.integer("cluster.down_after"));
   cs.rpc_timeout = duration_setting(r, "cluster.rpc_timeout", 10ms);
-  cs.handoff_grace = duration_setting(r, "cluster.handoff_grace", 0ms);
+  duration_setting(r, "cluster.handoff_grace", 0ms);  // no longer used, still validated (see parse_config)
   cs.tls = r.boolean("cluster.tls.enable");
   cs.tls_certfile = r.string("cluster.tls.certfile");
   cs.tls_keyfile = r.string("cluster.tls.keyfile");
@@ -504,6 +504,10 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   c.idle_timeout = static_cast<unsigned>(r.integer("mqtt.idle_timeout"));
 
   c.cluster = parse_cluster(r, c);
+  if (r.origin("cluster.handoff_grace") != "default")
+    c.notices.push_back(fmt::format("cluster.handoff_grace ({}) is no longer used: a moved session's handoff window now "
+                                    "ends when every node routes to its new node (see docs/cluster.md)",
+                                    r.origin("cluster.handoff_grace")));
 
   c.log_level = r.string("log.level");
   static const std::vector<std::string> levels = {"trace", "debug", "info", "warning", "error", "critical", "off"};

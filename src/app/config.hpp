@@ -87,6 +87,7 @@ struct Config {
   std::string log_level;
   std::optional<std::string> log_file;
   std::string source;  // the config file's path
+  std::vector<std::string> notices;  // to log at startup (keys that are accepted but no longer used)
 };
 
 // One documented key: its name (a '*' stands for one user-chosen level), type and default.

@@ -124,7 +124,11 @@ bool Node::start_admin() {
   else
     admin::register_standalone_cluster_api(n.admin_routes, n.broker, info);
   admin::BrokerApiOptions api_options{mg.metrics_auth, nullptr};
-  if (n.plugins) api_options.extra_metrics = [&n] { return n.plugins->render_metrics(); };
+  api_options.extra_metrics = [&n] {
+    std::string text = n.cluster ? n.cluster->render_metrics() : std::string();
+    if (n.plugins) text += n.plugins->render_metrics();
+    return text;
+  };
   admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth, info, std::move(api_options));
   auto open = [&](const TcpListenerConfig& where, admin::HttpServerOptions opts, const char* scheme) {
     auto server = std::make_unique<admin::HttpServer>(n.pool.control(), n.admin_routes, *n.admin_auth, std::move(opts));
@@ -167,6 +171,7 @@ bool Node::start_cluster() {
                  "{}:{} can join ***", cs.bind_host, cs.bind_port);
   // The MQTT listeners' real ports (port 0 binds are resolved only when they open) are announced later.
   n.cluster = std::make_unique<cluster::Cluster>(cs, n.pool.control(), n.broker);
+  n.cluster->set_quiescer([&pool = n.pool](std::function<void()> then) { pool.after_data_threads(std::move(then)); });
   if (!n.cluster->start()) return false;
   n.broker.set_cluster(&n.cluster->forwarder(), &n.cluster->locator());
   return true;
@@ -174,6 +179,7 @@ bool Node::start_cluster() {
 
 int Node::run() {
   Impl& n = *impl_;
+  for (const auto& notice : n.config.notices) spdlog::warn("{}", notice);
   std::error_code dir_ec;
   std::filesystem::create_directories(n.config.data_dir, dir_ec);
   if (dir_ec) {

@@ -1,5 +1,6 @@
 #include "cluster/client_registry.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace tidemq::cluster {
@@ -41,40 +42,91 @@ std::string home_of(std::string_view client_id, const std::vector<std::string>& 
   return *best;
 }
 
-std::optional<std::string> ClientRegistry::claim(const std::string& client_id, const std::string& node) {
-  auto [it, inserted] = owners_.try_emplace(client_id, node);
+bool newer(const Ownership& a, const Ownership& b) {
+  if (a.epoch != b.epoch) return a.epoch > b.epoch;
+  return a.node > b.node;
+}
+
+ClientRegistry::ClientRegistry(std::function<std::uint64_t()> wall_ms) : wall_ms_(std::move(wall_ms)) {}
+
+Epoch ClientRegistry::next_epoch(Epoch after) const { return std::max(after + 1, wall_ms_() << 16); }
+
+ClientRegistry::Located ClientRegistry::locate(const std::string& client_id, const std::string& node) {
+  Located l;
+  auto [it, inserted] = entries_.try_emplace(client_id);
+  Entry& e = it->second;
+  l.ticket = next_epoch(inserted ? 0 : std::max(e.ticket, e.holder.epoch));
+  e.ticket = l.ticket;
+  if (inserted)
+    e.holder = Ownership{node, l.ticket};  // a fresh session, unless the commit says otherwise
+  else
+    l.holder = e.holder;
+  return l;
+}
+
+std::optional<Ownership> ClientRegistry::commit_connect(const std::string& client_id, const std::string& node, Epoch epoch) {
+  const Ownership mine{node, epoch};
+  auto [it, inserted] = entries_.try_emplace(client_id, Entry{mine, epoch});
   if (inserted) return std::nullopt;
-  std::string previous = std::exchange(it->second, node);
-  if (previous == node) return std::nullopt;
-  return previous;
+  Entry& e = it->second;
+  if (e.holder == mine) return std::nullopt;
+  if (!newer(mine, e.holder)) return mine;
+  Ownership loser = std::exchange(e.holder, mine);
+  e.ticket = std::max(e.ticket, epoch);
+  if (loser.node == node) return std::nullopt;  // the same node at an older ticket
+  return loser;
 }
 
-void ClientRegistry::release(const std::string& client_id, const std::string& node) {
-  auto it = owners_.find(client_id);
-  if (it != owners_.end() && it->second == node) owners_.erase(it);
+std::optional<Epoch> ClientRegistry::commit_migration(const std::string& client_id, const std::string& node,
+                                                      const Ownership& expected) {
+  auto it = entries_.find(client_id);
+  if (it == entries_.end() || it->second.holder != expected || it->second.ticket > expected.epoch) return std::nullopt;
+  const Epoch granted = next_epoch(it->second.ticket);
+  it->second = Entry{Ownership{node, granted}, granted};
+  return granted;
 }
 
-void ClientRegistry::adopt(const std::string& client_id, const std::string& node) {
-  owners_.try_emplace(client_id, node);
+std::optional<Epoch> ClientRegistry::fence(const std::string& client_id, const std::string& node, Epoch epoch) {
+  auto it = entries_.find(client_id);
+  if (it != entries_.end() && (it->second.holder != Ownership{node, epoch} || it->second.ticket > epoch)) return std::nullopt;
+  const Epoch granted = next_epoch(std::max(epoch, it == entries_.end() ? Epoch{0} : it->second.ticket));
+  entries_[client_id] = Entry{Ownership{node, granted}, granted};
+  return granted;
 }
 
-std::optional<std::string> ClientRegistry::owner(const std::string& client_id) const {
-  auto it = owners_.find(client_id);
-  if (it == owners_.end()) return std::nullopt;
-  return it->second;
+void ClientRegistry::release(const std::string& client_id, const std::string& node, Epoch epoch) {
+  auto it = entries_.find(client_id);
+  if (it != entries_.end() && it->second.holder == Ownership{node, epoch}) entries_.erase(it);
+}
+
+std::optional<Ownership> ClientRegistry::adopt(const std::string& client_id, const Ownership& owner) {
+  auto [it, inserted] = entries_.try_emplace(client_id, Entry{owner, owner.epoch});
+  if (inserted || it->second.holder == owner) return std::nullopt;
+  if (newer(owner, it->second.holder)) {
+    Ownership loser = std::exchange(it->second.holder, owner);
+    it->second.ticket = std::max(it->second.ticket, owner.epoch);
+    return loser;
+  }
+  return owner;
+}
+
+std::optional<Ownership> ClientRegistry::owner(const std::string& client_id) const {
+  auto it = entries_.find(client_id);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.holder;
 }
 
 std::size_t ClientRegistry::drop_node(const std::string& node) {
-  return std::erase_if(owners_, [&](const auto& e) { return e.second == node; });
+  return std::erase_if(entries_, [&](const auto& e) { return e.second.holder.node == node; });
 }
 
-std::vector<std::pair<std::string, std::string>> ClientRegistry::take_not_homed_at(
-    const std::string& self, const std::vector<std::string>& members) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto it = owners_.begin(); it != owners_.end();) {
+std::vector<std::pair<std::string, Ownership>> ClientRegistry::take_not_homed_at(const std::string& self,
+                                                                                const std::vector<std::string>& members) {
+  std::vector<std::pair<std::string, Ownership>> out;
+  for (auto it = entries_.begin(); it != entries_.end();) {
     if (home_of(it->first, members) != self) {
-      out.emplace_back(it->first, it->second);
-      it = owners_.erase(it);
+      out.emplace_back(it->first, std::move(it->second.holder));
+      it = entries_.erase(it);
     } else {
       ++it;
     }

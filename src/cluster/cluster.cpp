@@ -18,8 +18,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "cluster/client_registry.hpp"
 #include "cluster/link.hpp"
+#include "cluster/session_handoff.hpp"
 #include "tidemq/util/atomic_file.hpp"
 
 namespace tidemq::cluster {
@@ -63,7 +63,7 @@ std::string encode_control(const Json& j) {
 
 }  // namespace
 
-struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_shared_from_this<Cluster::Impl> {
+struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, std::enable_shared_from_this<Cluster::Impl> {
   using Handler = std::function<void(const std::string& from, const Json& args, Done reply)>;
 
   struct Peer {
@@ -116,9 +116,9 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
   std::vector<std::pair<std::string, bool>> route_ops;
   bool route_flush_posted = false;
 
-  ClientRegistry registry;
-  std::unordered_map<std::string, int> pending_claims;  // client id → local connects still locating
-  std::unordered_multimap<std::string, std::function<void()>> deferred_takeovers;
+  // The handoff protocol (client registry, takeover, migration); this file only carries its messages.
+  std::unique_ptr<SessionHandoff> handoff;
+  std::function<void(std::function<void()>)> quiescer;  // see Cluster::set_quiescer
 
   std::vector<std::function<void(const std::string&, bool)>> node_listeners;
 
@@ -126,6 +126,10 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       : s(std::move(settings)), ctx(c), broker(b), clock(b.clock()), acceptor(c), ticker(c) {
     me = HandshakeInfo{s.node_name, s.cookie, s.bind_host, s.bind_port};
     links_by_index.resize(1);
+    handoff = std::make_unique<SessionHandoff>(*this, broker, HandoffSettings{s.rpc_timeout});
+    handoff->set_audit_sink([this](const core::ClientId& c, const std::string& node, std::size_t before, std::size_t after) {
+      audit_migration(c, node, before, after);
+    });
   }
 
   // ---- startup and shutdown ----------------------------------------------------------------
@@ -192,13 +196,13 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       if (!route_flush_posted) {
         route_flush_posted = true;
         asio::post(ctx, [weak = weak_from_this()] {
-          if (auto self = weak.lock()) self->flush_routes();
+          if (auto self = weak.lock()) self->flush_route_changes();
         });
       }
     });
-    broker.registry().set_removal_listener([weak, this](const core::ClientId& id) {
-      asio::post(ctx, [weak, id] {
-        if (auto self = weak.lock()) self->release_client(id);
+    broker.registry().set_removal_listener([weak, this](const core::ClientId& id, std::uint64_t epoch) {
+      asio::post(ctx, [weak, id, epoch] {
+        if (auto self = weak.lock(); self && !self->stopped) self->handoff->session_ended(id, epoch);
       });
     });
   }
@@ -407,7 +411,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       log->info("node {} is up ({} link)", p->addr.name, link->initiator() ? "outgoing" : "incoming");
       save_members();
       for (auto& w : std::exchange(p->join_waiters, {})) w("");
-      rehome();
+      handoff->rehome();
       for (auto& l : node_listeners) l(p->addr.name, true);
     }
   }
@@ -431,8 +435,6 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     }
     log->warn("node {} is down: {}", p.addr.name, why);
     broker.router().remove_node(p.index);
-    std::size_t dropped = registry.drop_node(p.addr.name);
-    if (dropped) log->info("dropped {} client registry entr{} of {}", dropped, dropped == 1 ? "y" : "ies", p.addr.name);
     std::vector<Done> failed;
     for (auto it = calls.begin(); it != calls.end();) {
       if (it->second.node == p.addr.name) {
@@ -445,7 +447,8 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     for (auto& d : failed) d(std::nullopt, "node " + p.addr.name + " is down");
     p.next_attempt = clock.now() + p.backoff;
     const std::string name = p.addr.name;
-    rehome();
+    handoff->node_down(name);
+    handoff->rehome();
     for (auto& l : node_listeners) l(name, false);
   }
 
@@ -487,6 +490,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
       }
     }
     for (auto& d : expired) d(std::nullopt, "no answer in time");
+    handoff->tick();
   }
 
   // ---- frames ----------------------------------------------------------------------------
@@ -497,14 +501,14 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     p->last_rx = clock.now();
     switch (t) {
       case FrameType::heartbeat: return;
-      case FrameType::forward: return on_forward(l, payload);
-      case FrameType::deliver: return on_deliver(l, payload);
+      case FrameType::forward: return on_forward(l, p->index, payload);
+      case FrameType::deliver: return on_deliver(l, p->index, payload);
       case FrameType::control: return on_control(l, payload);
       default: l.close(fmt::format("unexpected frame type {}", static_cast<int>(t)));
     }
   }
 
-  void on_forward(Link& l, std::string_view payload) {
+  void on_forward(Link& l, core::NodeIndex origin, std::string_view payload) {
     thread_local std::vector<ForwardRecord> records;
     std::string error;
     if (!decode_forward(payload, clock.now(), records, &error)) {
@@ -513,22 +517,23 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     }
     for (const auto& r : records) {
       if (r.store_retained) broker.retained().put(r.msg);
-      if (r.match_local || !r.shared.empty()) broker.deliver_forwarded(r.msg, r.match_local, r.shared);
+      if (r.match_local || !r.shared.empty()) broker.deliver_forwarded(r.msg, r.match_local, r.shared, origin);
     }
     records.clear();
   }
 
-  void on_deliver(Link& l, std::string_view payload) {
+  void on_deliver(Link& l, core::NodeIndex origin, std::string_view payload) {
     DirectDelivery d;
     std::string error;
     if (!decode_deliver(payload, clock.now(), d, &error)) {
       l.close("bad deliver frame: " + error);
       return;
     }
-    if (auto session = broker.registry().find(d.client_id))
-      session->deliver(core::Delivery{d.msg, d.qos, d.retain, d.sub_id});
-    else
-      log->debug("handoff delivery for {} dropped: no such session here", d.client_id);
+    auto session = broker.registry().find(d.client_id);
+    if (!session || !session->deliver_relayed(core::Delivery{d.msg, d.qos, d.retain, d.sub_id}, origin)) {
+      relays_without_session.fetch_add(1, std::memory_order_relaxed);
+      log->warn("relayed delivery for {} from {} dropped: no handoff from there is open here", d.client_id, l.peer());
+    }
   }
 
   void on_control(Link& l, std::string_view payload) {
@@ -551,6 +556,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     const std::string method = msg.value("m", "");
     const std::uint64_t id = msg.value("i", std::uint64_t{0});
     const Json args = msg.value("a", Json::object());
+    if (SessionHandoff::handles(method)) return handoff->on_message(l.peer(), method, args);
     std::weak_ptr<Link> reply_to = l.shared_from_this();
     Done reply = [reply_to, id](std::optional<Json> result, std::string error) {
       if (id == 0) return;
@@ -616,7 +622,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     }
   }
 
-  void flush_routes() {
+  void flush_route_changes() {
     std::vector<std::pair<std::string, bool>> ops;
     {
       std::lock_guard lk(route_mu);
@@ -629,47 +635,57 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     broadcast("routes.delta.v1", Json{{"ops", list}});
   }
 
-  // ---- client registry -------------------------------------------------------------------
-
-  // After membership changed, entries move to their new home nodes.
-  void rehome() {
-    const auto members = running_names();
-    std::map<std::string, Json> to_send;
-    for (auto& [cid, owner] : registry.take_not_homed_at(s.node_name, members))
-      to_send[home_of(cid, members)].push_back(Json::array({cid, owner}));
-    for (const auto& cid : broker.registry().session_ids()) {
-      const std::string home = home_of(cid, members);
-      if (home == s.node_name)
-        registry.adopt(cid, s.node_name);
-      else
-        to_send[home].push_back(Json::array({cid, s.node_name}));
-    }
-    for (auto& [home, entries] : to_send)
-      if (Peer* p = find_peer(home)) notify(*p, "reg.adopt.v1", Json{{"entries", std::move(entries)}});
-  }
-
-  void release_client(const std::string& cid) {
-    if (broker.registry().find(cid)) return;  // it has a session here again
-    const std::string home = home_of(cid, running_names());
-    if (home == s.node_name)
-      registry.release(cid, s.node_name);
-    else if (Peer* p = find_peer(home))
-      notify(*p, "reg.release.v1", Json{{"c", cid}, {"n", s.node_name}});
-  }
-
-  // Asks the client's home node to record this node as owner; `then(previous owner or "")`.
-  void claim(const std::string& cid, std::function<void(std::string previous, std::string error)> then) {
-    const std::string home = home_of(cid, running_names());
-    if (home == s.node_name) return then(registry.claim(cid, s.node_name).value_or(""), "");
-    call(home, "reg.claim.v1", Json{{"c", cid}, {"n", s.node_name}}, [then](std::optional<Json> r, std::string error) {
-      if (!r) return then("", error);
-      then(r->is_object() && (*r)["prev"].is_string() ? (*r)["prev"].get<std::string>() : "", "");
-    });
-  }
-
   bool running(const std::string& node) {
     Peer* p = find_peer(node);
     return p && p->link;
+  }
+
+  // ---- HandoffEnv (control thread) ------------------------------------------------------
+
+  const std::string& self() const override { return s.node_name; }
+  std::vector<std::string> running() const override { return running_names(); }
+  bool is_running(const std::string& node) const override {
+    if (node == s.node_name) return true;
+    auto it = peers.find(node);
+    return it != peers.end() && it->second.link;
+  }
+  core::NodeIndex index_of(const std::string& node) const override {
+    auto it = peers.find(node);
+    return it == peers.end() ? 0 : it->second.index;
+  }
+  void send(const std::string& node, const std::string& method, Json args) override {
+    if (node == s.node_name) {
+      asio::post(ctx, [weak = weak_from_this(), method, args = std::move(args)] {
+        if (auto self = weak.lock(); self && !self->stopped) self->handoff->on_message(self->s.node_name, method, args);
+      });
+      return;
+    }
+    if (Peer* p = find_peer(node)) notify(*p, method, std::move(args));
+  }
+  core::DeliveryForwarder relay_to(const std::string& node, const core::ClientId& client_id) override {
+    Peer* p = find_peer(node);
+    return forwarder_to(p ? p->index : 0, client_id);
+  }
+  void quiesce(std::function<void()> then) override {
+    auto guarded = [weak = weak_from_this(), then = std::move(then)] {
+      if (auto self = weak.lock(); self && !self->stopped) then();
+    };
+    if (quiescer)
+      quiescer(std::move(guarded));
+    else
+      asio::post(ctx, std::move(guarded));
+  }
+  void flush_routes() override { flush_route_changes(); }
+  void post(std::function<void()> task) override {
+    asio::post(ctx, [weak = weak_from_this(), task = std::move(task)] {
+      if (auto self = weak.lock(); self && !self->stopped) task();
+    });
+  }
+  util::TimePoint now() const override { return clock.now(); }
+  void note(const std::string& what) override { log->debug("handoff: {}", what); }
+  std::uint64_t wall_ms() const override {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   }
 
   // ---- SessionLocator (data threads) ----------------------------------------------------
@@ -677,76 +693,42 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
   void locate(const core::ClientId& id, bool clean_start, std::function<void(core::LocateResult)> done) override {
     asio::post(ctx, [weak = weak_from_this(), id, clean_start, done = std::move(done)]() mutable {
       auto self = weak.lock();
-      if (!self || self->stopped) return done(core::LocateResult{std::nullopt, std::nullopt, nullptr});
-      self->locate_here(id, clean_start, std::move(done));
+      if (!self || self->stopped) return done(core::LocateResult{std::uint8_t{0x88}, 0, nullptr});
+      self->handoff->connect(id, clean_start, std::move(done));
     });
   }
 
-  util::Duration dedup_window() const override { return s.handoff_grace; }
-
-  void locate_here(const std::string& cid, bool clean_start, std::function<void(core::LocateResult)> done) {
-    ++pending_claims[cid];
-    // Released by the connection once it has attached (or given up): deferred takeovers of this
-    // client id wait for that, so that they find the session they must take.
-    std::shared_ptr<void> until_attached(nullptr, [weak = weak_from_this(), &ctx = ctx, cid](void*) {
-      asio::post(ctx, [weak, cid] {
-        if (auto self = weak.lock()) self->claim_finished(cid);
-      });
-    });
-    auto finish = [done = std::move(done), until_attached](std::optional<core::SessionSnapshot> snap,
-                                                          std::optional<std::uint8_t> refuse) {
-      done(core::LocateResult{std::move(snap), refuse, until_attached});
-    };
-    claim(cid, [this, cid, clean_start, finish](std::string previous, std::string error) {
-      if (!error.empty()) {
-        log->warn("cannot register client {} with its home node: {}", cid, error);
-        return finish(std::nullopt, std::uint8_t{0x88});  // Server unavailable: try again
-      }
-      if (previous.empty() || previous == s.node_name || !running(previous)) return finish(std::nullopt, std::nullopt);
-      call(previous, "session.takeover.v1", Json{{"c", cid}, {"clean", clean_start}, {"to", s.node_name}},
-           [this, cid, previous, finish](std::optional<Json> r, std::string error) {
-             if (!r) {
-               if (!running(previous)) return finish(std::nullopt, std::nullopt);  // its sessions died with it
-               log->warn("takeover of {} from {} failed: {}", cid, previous, error);
-               return finish(std::nullopt, std::uint8_t{0x88});
-             }
-             if (!r->is_object() || !(*r)["snapshot"].is_object()) return finish(std::nullopt, std::nullopt);
-             try {
-               return finish((*r)["snapshot"].get<core::SessionSnapshot>(), std::nullopt);
-             } catch (const std::exception& e) {
-               log->error("takeover of {} from {}: bad snapshot: {}", cid, previous, e.what());
-               return finish(std::nullopt, std::uint8_t{0x88});
-             }
-           });
-    });
-  }
-
-  void claim_finished(const std::string& cid) {
-    auto it = pending_claims.find(cid);
-    if (it == pending_claims.end()) return;
-    if (--it->second > 0) return;
-    pending_claims.erase(it);
-    auto [first, last] = deferred_takeovers.equal_range(cid);
-    std::vector<std::function<void()>> ready;
-    for (auto i = first; i != last; ++i) ready.push_back(std::move(i->second));
-    deferred_takeovers.erase(first, last);
-    for (auto& f : ready) f();
-  }
-
+  // Relays a moving session's deliveries on the link to `index` as it is now: a later link to the
+  // same node (after it went down and came back) belongs to another window and gets nothing.
   core::DeliveryForwarder forwarder_to(core::NodeIndex index, const std::string& cid) {
-    return [weak = weak_from_this(), index, cid](const core::Delivery& d) {
+    std::weak_ptr<Link> link;
+    {
+      std::shared_lock lk(links_mu);
+      if (index > 0 && index < links_by_index.size()) link = links_by_index[index];
+    }
+    return [weak = weak_from_this(), link, cid](const core::Delivery& d) {
       auto self = weak.lock();
-      if (!self) return;
-      std::shared_lock lk(self->links_mu);
-      if (index < self->links_by_index.size() && self->links_by_index[index])
-        self->links_by_index[index]->send_deliver(DirectDelivery{cid, d.msg, d.qos, d.retain, d.sub_id}, self->clock.now());
+      auto l = link.lock();
+      if (!self || !l) return;
+      l->send_deliver(DirectDelivery{cid, d.msg, d.qos, d.retain, d.sub_id}, self->clock.now());
+      self->relays_sent.fetch_add(1, std::memory_order_relaxed);
     };
   }
 
   // ---- RemoteForwarder (data threads) ----------------------------------------------------
 
-  void forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to) override {
+  bool forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to) override {
     const auto now = clock.now();
+    bool all_queued = true;
+    auto send = [&](Link& link, const ForwardRecord& r) {
+      if (link.send_forward(r, now)) return;
+      if (m->qos == 0) {
+        forwards_dropped_qos0.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        forwards_refused.fetch_add(1, std::memory_order_relaxed);
+        all_queued = false;
+      }
+    };
     std::shared_lock lk(links_mu);
     if (m->retain) {
       // Every node keeps the retained message; those with routes also deliver it.
@@ -758,14 +740,15 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
             r.match_local = d.match_local;
             r.shared = d.shared;
           }
-        links_by_index[i]->send_forward(r, now);
+        send(*links_by_index[i], r);
       }
-      return;
+      return all_queued;
     }
     for (const auto& d : to) {
       if (d.node >= links_by_index.size() || !links_by_index[d.node]) continue;
-      links_by_index[d.node]->send_forward(ForwardRecord{m, d.match_local, false, d.shared}, now);
+      send(*links_by_index[d.node], ForwardRecord{m, d.match_local, false, d.shared});
     }
+    return all_queued;
   }
 
   // ---- built-in methods ------------------------------------------------------------------
@@ -799,59 +782,9 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
           broker.router().remove_remote(p->index, filter);
       }
     };
-    methods["reg.claim.v1"] = [this](const std::string&, const Json& a, Done reply) {
-      auto prev = registry.claim(a.at("c").get<std::string>(), a.at("n").get<std::string>());
-      reply(Json{{"prev", prev ? Json(*prev) : Json()}}, "");
-    };
-    methods["reg.release.v1"] = [this](const std::string&, const Json& a, Done) {
-      registry.release(a.at("c").get<std::string>(), a.at("n").get<std::string>());
-    };
-    methods["reg.adopt.v1"] = [this](const std::string&, const Json& a, Done) {
-      for (const auto& e : a.value("entries", Json::array())) registry.adopt(e.at(0).get<std::string>(), e.at(1).get<std::string>());
-    };
     methods["reg.lookup.v1"] = [this](const std::string&, const Json& a, Done reply) {
-      auto owner = registry.owner(a.at("c").get<std::string>());
-      reply(Json{{"owner", owner ? Json(*owner) : Json()}}, "");
-    };
-    methods["session.takeover.v1"] = [this](const std::string&, const Json& a, Done reply) {
-      const std::string cid = a.at("c").get<std::string>();
-      const bool clean = a.value("clean", false);
-      const std::string to = a.at("to").get<std::string>();
-      auto run = [this, cid, clean, to, reply = std::move(reply)] { take_over_for(cid, clean, to, reply); };
-      if (pending_claims.contains(cid))
-        deferred_takeovers.emplace(cid, std::move(run));  // a local connect of the same client is attaching
-      else
-        run();
-    };
-    // A batch of migrated sessions: each is imported, then claimed at its home node (one
-    // claim message per home node); the reply lists, in order, what each holds now or why it failed.
-    methods["session.import_batch.v1"] = [this](const std::string&, const Json& a, Done reply) {
-      Json results = Json::array();
-      std::map<std::string, std::vector<std::string>> claims_by_home;
-      const auto members = running_names();
-      for (const auto& j : a.at("snapshots")) {
-        std::string error;
-        try {
-          auto snap = j.get<core::SessionSnapshot>();
-          if (broker.registry().import_handoff(snap, s.handoff_grace, &error)) {
-            claims_by_home[home_of(snap.client_id, members)].push_back(snap.client_id);
-            // For the sender's audit: what the session holds here right after the import.
-            auto info = broker.registry().info(snap.client_id);
-            results.push_back(Json{{"queued", info ? info->queued : 0}, {"inflight", info ? info->inflight : 0}});
-            continue;
-          }
-        } catch (const std::exception& e) {
-          error = std::string("bad snapshot: ") + e.what();
-        }
-        results.push_back(Json{{"error", error.empty() ? std::string("import refused") : error}});
-      }
-      for (auto& [home, cids] : claims_by_home) claim_batch(home, std::move(cids));
-      reply(Json{{"results", std::move(results)}}, "");
-    };
-    methods["reg.claim_batch.v1"] = [this](const std::string&, const Json& a, Done reply) {
-      const std::string owner = a.at("n").get<std::string>();
-      for (const auto& c : a.at("cs")) registry.claim(c.get<std::string>(), owner);
-      reply(Json::object(), "");
+      auto owner = handoff->registry().owner(a.at("c").get<std::string>());
+      reply(Json{{"owner", owner ? Json(owner->node) : Json()}}, "");
     };
     methods["cluster.leave.v1"] = [this](const std::string& from, const Json&, Done) {
       Peer* p = find_peer(from);
@@ -863,126 +796,24 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, std::enable_
     };
   }
 
-  void take_over_for(const std::string& cid, bool clean, const std::string& to, const Done& reply) {
-    Peer* p = find_peer(to);
-    if (!p || !p->link) return reply(std::nullopt, "node " + to + " is not running");
-    auto r = broker.registry().handoff(cid, clean, /*take_online=*/true, forwarder_to(p->index, cid), s.handoff_grace);
-    broker.publish_all(r.wills);
-    if (r.snapshot) log->debug("session {} handed over to {}", cid, to);
-    reply(Json{{"snapshot", r.snapshot ? Json(*r.snapshot) : Json()}}, "");
-  }
-
-  // Records this node as the owner of imported sessions at their home node `home`.
-  void claim_batch(const std::string& home, std::vector<std::string> cids) {
-    if (home == s.node_name) {
-      for (const auto& cid : cids) registry.claim(cid, s.node_name);
-      return;
-    }
-    const std::size_t n = cids.size();
-    call(home, "reg.claim_batch.v1", Json{{"cs", std::move(cids)}, {"n", s.node_name}},
-         [this, home, n](const std::optional<Json>& r, const std::string& error) {
-           if (!r) log->warn("{} migrated session(s): cannot register them with their home node {}: {}", n, home, error);
-         });
-  }
-
-  // Exports offline sessions and sends them to `node`, at most kMigrationFrameBytes of messages
-  // per import request. A session the target could not take is put back here.
-  void migrate(std::vector<std::string> cids, const std::string& node, MigrationDone done) {
-    auto failed = std::make_shared<MigrationFailures>();
-    auto fail_all = [&](const std::string& why) {
-      for (auto& cid : cids) failed->emplace_back(std::move(cid), why);
-      done(std::move(*failed));
-    };
-    if (node == s.node_name) return fail_all("the session is already on " + node);
-    Peer* p = find_peer(node);
-    if (!p || !p->link) return fail_all("node " + node + " is not running");
-
-    // All requests of this call report into `failed`; the last one to finish calls done.
-    auto pending = std::make_shared<std::size_t>(1);
-    auto finish_one = [failed, pending, done = std::move(done)] {
-      if (--*pending == 0) done(std::move(*failed));
-    };
-    std::vector<core::SessionSnapshot> batch;
-    std::size_t batch_bytes = 0;
-    auto send = [&] {
-      if (batch.empty()) return;
-      ++*pending;
-      send_import(node, std::move(batch), failed, finish_one);
-      batch = {};
-      batch_bytes = 0;
-    };
-    for (auto& cid : cids) {
-      auto r = broker.registry().handoff(cid, false, /*take_online=*/false, forwarder_to(p->index, cid), s.handoff_grace);
-      if (!r.found) {
-        failed->emplace_back(cid, "no session " + cid + " here");
-      } else if (!r.snapshot) {
-        failed->emplace_back(cid, r.error.empty() ? "nothing to migrate" : r.error);
-      } else {
-        batch_bytes += snapshot_bytes(*r.snapshot);
-        batch.push_back(std::move(*r.snapshot));
-        if (batch_bytes >= kMigrationFrameBytes) send();
-      }
-    }
-    send();
-    finish_one();
-  }
-
-  static constexpr std::size_t kMigrationFrameBytes = 4 * 1024 * 1024;
-
-  // Roughly what a snapshot weighs on the wire: its messages dominate.
-  static std::size_t snapshot_bytes(const core::SessionSnapshot& snap) {
-    std::size_t n = 256 + snap.subscriptions.size() * 64;
-    for (const auto& m : snap.queue) n += 64 + m.topic.size() + m.payload.size();
-    for (const auto& i : snap.inflight) n += 64 + i.message.topic.size() + i.message.payload.size();
-    return n;
-  }
-
-  void send_import(const std::string& node, std::vector<core::SessionSnapshot> batch, std::shared_ptr<MigrationFailures> failed,
-                   std::function<void()> finished) {
-    Json snapshots = Json::array();
-    for (const auto& snap : batch) snapshots.push_back(Json(snap));
-    call(node, "session.import_batch.v1", Json{{"snapshots", std::move(snapshots)}},
-         [this, node, batch = std::move(batch), failed, finished = std::move(finished)](std::optional<Json> res, std::string error) {
-           const Json* results = res && res->is_object() && res->contains("results") ? &(*res)["results"] : nullptr;
-           if (!results && error.empty()) error = "malformed import reply";
-           for (std::size_t i = 0; i < batch.size(); ++i) {
-             const Json* r = results && i < results->size() ? &(*results)[i] : nullptr;
-             if (r && r->is_object() && !r->contains("error")) {
-               audit_migration(batch[i].client_id, node, batch[i], *r);
-               continue;
-             }
-             const std::string why = r && r->is_object() ? r->value("error", std::string("import failed")) : error;
-             restore_after_failed_migration(batch[i], node, why);
-             failed->emplace_back(batch[i].client_id, why);
-           }
-           finished();
-         });
-  }
-
-  // Puts a session whose import failed back here: nothing is lost but what reached the
-  // forwarder meanwhile.
-  void restore_after_failed_migration(const core::SessionSnapshot& snap, const std::string& node, const std::string& why) {
-    std::string local_error;
-    if (!broker.registry().import_handoff(snap, s.handoff_grace, &local_error))
-      log->error("migration of {} to {} failed ({}) and it could not be restored here: {}", snap.client_id, node, why, local_error);
-  }
-
   // Every migrated session: the messages it held before export against what it holds after the
   // import (more is fine: new deliveries may already have arrived).
-  void audit_migration(const std::string& cid, const std::string& node, const core::SessionSnapshot& before, const Json& after) {
-    const std::uint64_t held = before.queue.size() + before.inflight.size();
-    const std::uint64_t now_held = after.value("queued", std::uint64_t{0}) + after.value("inflight", std::uint64_t{0});
+  void audit_migration(const std::string& cid, const std::string& node, std::uint64_t held, std::uint64_t now_held) {
     audit.sessions.fetch_add(1, std::memory_order_relaxed);
     if (now_held >= held) return;
     audit.mismatches.fetch_add(1, std::memory_order_relaxed);
     audit.messages_lost.fetch_add(held - now_held, std::memory_order_relaxed);
-    log->error("migration audit: session {} held {} message(s) (queued {}, inflight {}) before export, {} after import on {}",
-               cid, held, before.queue.size(), before.inflight.size(), now_held, node);
+    log->error("migration audit: session {} held {} message(s) before export, {} after import on {}", cid, held, now_held,
+               node);
   }
 
   struct Audit {
     std::atomic<std::uint64_t> sessions{0}, mismatches{0}, messages_lost{0};
   } audit;
+  std::atomic<std::uint64_t> relays_without_session{0};
+  std::atomic<std::uint64_t> relays_sent{0};
+  std::atomic<std::uint64_t> forwards_dropped_qos0{0};
+  std::atomic<std::uint64_t> forwards_refused{0};
 
   // ---- membership operations -------------------------------------------------------------
 
@@ -1015,6 +846,7 @@ Cluster::Cluster(ClusterSettings settings, asio::io_context& control, core::Brok
     : impl_(std::make_shared<Impl>(std::move(settings), control, broker)) {}
 Cluster::~Cluster() { impl_->stop(); }
 
+void Cluster::set_quiescer(std::function<void(std::function<void()>)> quiescer) { impl_->quiescer = std::move(quiescer); }
 bool Cluster::start() { return impl_->start(); }
 void Cluster::stop() { impl_->stop(); }
 const std::string& Cluster::self() const { return impl_->s.node_name; }
@@ -1067,7 +899,10 @@ void Cluster::add_node_listener(std::function<void(const std::string&, bool)> li
 void Cluster::find_client(const std::string& cid, std::function<void(std::string, std::string)> done) {
   if (impl_->broker.registry().find(cid)) return done(impl_->s.node_name, "");
   const std::string home = home_of(cid, impl_->running_names());
-  if (home == impl_->s.node_name) return done(impl_->registry.owner(cid).value_or(""), "");
+  if (home == impl_->s.node_name) {
+    auto owner = impl_->handoff->registry().owner(cid);
+    return done(owner ? owner->node : "", "");
+  }
   impl_->call(home, "reg.lookup.v1", Json{{"c", cid}}, [done = std::move(done)](std::optional<Json> r, std::string error) {
     if (!r) return done("", error);
     done(r->is_object() && (*r)["owner"].is_string() ? (*r)["owner"].get<std::string>() : "", "");
@@ -1075,7 +910,7 @@ void Cluster::find_client(const std::string& cid, std::function<void(std::string
 }
 
 void Cluster::migrate_sessions(std::vector<std::string> client_ids, const std::string& node, MigrationDone done) {
-  impl_->migrate(std::move(client_ids), node, std::move(done));
+  impl_->handoff->migrate(std::move(client_ids), node, std::move(done));
 }
 
 std::vector<std::pair<std::string, std::string>> Cluster::routes() const {
@@ -1089,6 +924,46 @@ std::vector<std::pair<std::string, std::string>> Cluster::routes() const {
       }
     }
   }
+  return out;
+}
+
+std::string Cluster::render_metrics() const {
+  const HandoffStats& h = impl_->handoff->stats();
+  std::string out;
+  auto family = [&](const char* name, const char* help) { out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name); };
+  auto sample = [&](const char* name, const char* labels, std::uint64_t v) {
+    out += labels[0] ? fmt::format("{}{{{}}} {}\n", name, labels, v) : fmt::format("{} {}\n", name, v);
+  };
+  family("tidemq_handoff_takeovers_total", "Sessions taken over across nodes at CONNECT, by direction.");
+  sample("tidemq_handoff_takeovers_total", "direction=\"in\"", h.takeovers_in);
+  sample("tidemq_handoff_takeovers_total", "direction=\"out\"", h.takeovers_out);
+  family("tidemq_handoff_migrations_total", "Session migrations, by outcome.");
+  sample("tidemq_handoff_migrations_total", "outcome=\"out\"", h.migrations_out);
+  sample("tidemq_handoff_migrations_total", "outcome=\"in\"", h.migrations_in);
+  sample("tidemq_handoff_migrations_total", "outcome=\"failed\"", h.migrations_failed);
+  sample("tidemq_handoff_migrations_total", "outcome=\"fenced\"", h.migrations_fenced);
+  sample("tidemq_handoff_migrations_total", "outcome=\"superseded\"", h.migrations_superseded);
+  family("tidemq_handoff_epochs_fenced_total", "Stale session copies discarded because a newer ownership epoch exists.");
+  sample("tidemq_handoff_epochs_fenced_total", "", h.stale_copies_discarded);
+  family("tidemq_handoff_stale_requests_total", "Takeover requests refused as older than this node's claim.");
+  sample("tidemq_handoff_stale_requests_total", "", h.stale_requests);
+  family("tidemq_handoff_windows_total", "Handoff windows, by side and how they ended.");
+  sample("tidemq_handoff_windows_total", "side=\"new\",end=\"closed\"", h.windows_closed);
+  sample("tidemq_handoff_windows_total", "side=\"old\",end=\"ended\"", h.relays_ended);
+  sample("tidemq_handoff_windows_total", "side=\"old\",end=\"node_down\"", h.relays_dropped);
+  family("tidemq_handoff_forwards_total", "Deliveries relayed to a session's new node after it moved, by outcome.");
+  sample("tidemq_handoff_forwards_total", "outcome=\"sent\"", impl_->relays_sent.load(std::memory_order_relaxed));
+  sample("tidemq_handoff_forwards_total", "outcome=\"no_session\"", impl_->relays_without_session.load(std::memory_order_relaxed));
+  family("tidemq_handoff_duplicates_dropped_total", "Deliveries dropped by a moved session's gate, by kind.");
+  sample("tidemq_handoff_duplicates_dropped_total", "kind=\"relayed_twice\"", h.duplicates_dropped);
+  sample("tidemq_handoff_duplicates_dropped_total", "kind=\"before_barrier\"", h.copies_dropped);
+  family("tidemq_handoff_connects_refused_total", "CONNECTs answered 0x88 because the cluster could not locate the session in time.");
+  sample("tidemq_handoff_connects_refused_total", "", h.connects_refused);
+  family("tidemq_handoff_bad_messages_total", "Handoff protocol messages with bad arguments (ignored).");
+  sample("tidemq_handoff_bad_messages_total", "", h.bad_messages);
+  family("tidemq_cluster_forwards_dropped_total", "Forwarded publishes dropped on a full cluster link, by QoS (QoS 1/2 are refused to the publisher instead).");
+  sample("tidemq_cluster_forwards_dropped_total", "qos=\"0\"", impl_->forwards_dropped_qos0.load(std::memory_order_relaxed));
+  sample("tidemq_cluster_forwards_refused_total", "qos=\"1+\"", impl_->forwards_refused.load(std::memory_order_relaxed));
   return out;
 }
 

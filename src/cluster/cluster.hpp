@@ -35,6 +35,11 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
+  // How the session handoff waits until every data thread has finished the publish it was in
+  // (`then` runs on the control thread afterwards). Set before start(); without it, a lone
+  // control thread is assumed and `then` is only posted.
+  void set_quiescer(std::function<void(std::function<void()>)> quiescer);
+
   // Opens the cluster listener and contacts the seeds and remembered members. False (logged)
   // when the listener cannot open.
   bool start();
@@ -84,6 +89,9 @@ class Cluster {
     std::uint64_t messages_lost = 0;
   };
   MigrationAudit migration_audit() const;
+
+  // Handoff counters in the Prometheus text format (control thread).
+  std::string render_metrics() const;
 
   // Every route known here: full filter → node name.
   std::vector<std::pair<std::string, std::string>> routes() const;

@@ -38,7 +38,6 @@ struct ClusterSettings {
   std::chrono::milliseconds heartbeat_interval{1000};
   unsigned down_after = 3;           // missed heartbeats before a peer is declared down
   std::chrono::milliseconds rpc_timeout{5000};
-  std::chrono::milliseconds handoff_grace{5000};  // an exported session's old copy forwards this long
   bool tls = false;                  // links over mutual TLS (cluster.tls.*)
   std::string tls_certfile, tls_keyfile, tls_cacertfile;
   std::string data_dir;              // for the persisted member list

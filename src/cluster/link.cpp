@@ -24,7 +24,11 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-constexpr std::size_t kMaxPending = 64 * 1024 * 1024;  // a peer that stops reading loses forwards beyond this
+// A peer that stops reading: QoS 0 forwards beyond the soft limit are dropped (counted by the
+// caller), QoS 1/2 forwards only beyond the hard limit (refused: the publisher gets an error).
+// Relayed deliveries of a moving session are never dropped while the link lives.
+constexpr std::size_t kMaxPending = 64 * 1024 * 1024;
+constexpr std::size_t kMaxPendingReliable = 256 * 1024 * 1024;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 std::atomic<std::uint64_t> next_link_id{1};
 
@@ -286,16 +290,18 @@ void Link::send(FrameType type, std::string_view payload) {
   schedule_write();
 }
 
-void Link::send_forward(const ForwardRecord& r, util::TimePoint now) {
+bool Link::send_forward(const ForwardRecord& r, util::TimePoint now) {
   std::lock_guard lk(mu_);
-  if (dead_ || closing_ || pending_.size() > kMaxPending) return;
+  if (dead_ || closing_) return true;  // the peer is going down: what it would have got dies with it
+  if (pending_.size() > (r.msg->qos == 0 ? kMaxPending : kMaxPendingReliable)) return false;
   append_forward(pending_, open_batch_, r, now);
   schedule_write();
+  return true;
 }
 
 void Link::send_deliver(const DirectDelivery& d, util::TimePoint now) {
   std::lock_guard lk(mu_);
-  if (dead_ || closing_ || pending_.size() > kMaxPending) return;
+  if (dead_ || closing_) return;
   append_deliver(pending_, d, now);
   open_batch_ = std::string::npos;
   schedule_write();

@@ -46,7 +46,8 @@ class Link : public std::enable_shared_from_this<Link> {
 
   // Any thread.
   void send(FrameType type, std::string_view payload);
-  void send_forward(const ForwardRecord& r, util::TimePoint now);
+  // False when the record was not queued because the peer is not reading (see link.cpp's limits).
+  bool send_forward(const ForwardRecord& r, util::TimePoint now);
   void send_deliver(const DirectDelivery& d, util::TimePoint now);
   std::size_t queued_bytes() const;
 

@@ -30,15 +30,17 @@ class RemoteForwarder {
  public:
   virtual ~RemoteForwarder() = default;
   // Any thread. Passes `m` on to other nodes: those in `to`, and every node when m->retain
-  // (each node keeps its own copy of the retained messages).
-  virtual void forward(const MessagePtr& m, const std::vector<RemoteDelivery>& to) = 0;
+  // (each node keeps its own copy of the retained messages). False when a QoS 1/2 message could
+  // not be queued for some node (its link is full): the publisher must be told.
+  virtual bool forward(const MessagePtr& m, const std::vector<RemoteDelivery>& to) = 0;
 };
 
-// Where a CONNECT's session is, cluster-wide. Before a connection attaches, the locator finds the
-// client's session on whichever node holds it and brings it here (with clean_start: ends it there).
+// Where a CONNECT's session is, cluster-wide. Before a connection attaches, the locator claims the
+// client id for this node and brings the client's session here from whichever node held it (with
+// clean_start: ends it there), so that attach finds it in the registry.
 struct LocateResult {
-  std::optional<SessionSnapshot> snapshot;  // the session, to import here before attaching
   std::optional<std::uint8_t> refuse;       // CONNACK reason when the cluster cannot answer now
+  std::uint64_t epoch = 0;                  // the ownership epoch granted to this connect
   std::shared_ptr<void> until_attached;     // held by the connection until it has attached
 };
 class SessionLocator {
@@ -47,8 +49,6 @@ class SessionLocator {
   // Any thread; `done` is called exactly once, on any thread. The locator learns that the
   // connection has attached (or gave up) when the result's `until_attached` is released.
   virtual void locate(const ClientId& id, bool clean_start, std::function<void(LocateResult)> done) = 0;
-  // How long the new copy of a session taken over from another node drops duplicates.
-  virtual util::Duration dedup_window() const = 0;
 };
 
 class Broker {
@@ -64,15 +64,17 @@ class Broker {
   Stats& stats() { return stats_; }
 
   // Routes `m` to every matching subscription (and stores it if retained). Returns the number
-  // of deliveries queued.
-  std::size_t publish(const MessagePtr& m);
+  // of deliveries queued. `*refused` (when given) is set when a QoS 1/2 message could not be
+  // passed to another node whose link is full.
+  std::size_t publish(const MessagePtr& m, bool* refused = nullptr);
   void publish_all(const std::vector<MessagePtr>& ms) {
     for (const auto& m : ms) publish(m);
   }
 
-  // A message forwarded by another node: delivered to local subscriptions only (plain ones when
+  // A message forwarded by node `origin`: delivered to local subscriptions only (plain ones when
   // `match_local`, plus one member of each named shared group).
-  std::size_t deliver_forwarded(const MessagePtr& m, bool match_local, const std::vector<std::string>& shared);
+  std::size_t deliver_forwarded(const MessagePtr& m, bool match_local, const std::vector<std::string>& shared,
+                                NodeIndex origin);
 
   // Periodic housekeeping from the control thread: delayed wills and session expiry.
   void sweep();
@@ -95,7 +97,7 @@ class Broker {
   RemoteForwarder* forwarder_ = nullptr;
   SessionLocator* locator_ = nullptr;
 
-  std::size_t deliver_local(const MessagePtr& m, std::vector<RouteTarget>& targets);
+  std::size_t deliver_local(const MessagePtr& m, std::vector<RouteTarget>& targets, NodeIndex origin);
 };
 
 }  // namespace tidemq::core

@@ -195,13 +195,8 @@ void Channel::on_located(LocateResult r) {
   std::unique_ptr<PendingConnect> pc = std::move(pending_connect_);
   state_ = State::awaiting_connect;
   if (r.refuse) return refuse_connect(*r.refuse);
-  if (r.snapshot) {
-    auto& registry = broker_.registry();
-    std::string error;
-    registry.discard_session(client_id_);  // a stale local copy: the cluster's copy wins
-    if (!registry.import_handoff(*r.snapshot, broker_.locator()->dedup_window(), &error))
-      return refuse_connect(rc::server_unavailable);
-  }
+  // The cluster has brought the session here already (if there was one elsewhere).
+  pc->epoch = r.epoch;
   attach_and_ack(*pc);
   // Packets the client sent after its CONNECT.
   if (state_ == State::connected && !in_.empty()) {
@@ -216,7 +211,8 @@ void Channel::attach_and_ack(PendingConnect& pc) {
   const bool v5 = version_ == kV5;
   const std::uint32_t expiry = pc.expiry;
   auto owner = owner_.lock();
-  AttachResult res = broker_.registry().attach(client_id_, c.clean_start, owner, version_, expiry, std::move(c.will));
+  AttachResult res =
+      broker_.registry().attach(client_id_, c.clean_start, owner, version_, expiry, std::move(c.will), pc.epoch);
   broker_.publish_all(res.wills);
   session_ = std::move(res.session);
   state_ = State::connected;
@@ -310,7 +306,19 @@ void Channel::on_publish(Publish& p) {
   m->props = std::move(p.props);
   const std::uint16_t pid = p.packet_id;
   const std::uint8_t qos = p.qos;
-  std::size_t matched = broker_.publish(m);
+  bool refused = false;
+  std::size_t matched = broker_.publish(m, &refused);
+  if (refused) {
+    // A cluster link is too full to take it: the publisher must know (MQTT 5: Quota exceeded;
+    // 3.1.1 has no negative acknowledgement, so the connection closes and the client retries).
+    if (!v5) return disconnect(rc::quota_exceeded);
+    if (qos == 2) {
+      auto st = session_->lock();
+      st->incoming_qos2.erase(pid);
+    }
+    send_ack(qos == 1 ? PacketType::puback : PacketType::pubrec, pid, rc::quota_exceeded);
+    return;
+  }
   const std::uint8_t reason = (v5 && matched == 0) ? rc::no_matching_subscribers : rc::success;
   if (qos == 1) send_ack(PacketType::puback, pid, reason);
   if (qos == 2) send_ack(PacketType::pubrec, pid, reason);
@@ -418,7 +426,7 @@ void Channel::on_subscribe(const Subscribe& s) {
   const auto now = broker_.clock().now();
   for (const auto& r : retained_requests)
     for (const auto& m : broker_.retained().match(r.filter, now))
-      session_->deliver(Delivery{m, std::min(m->qos, r.qos), true, sub_id});
+      session_->deliver(Delivery{m, std::min(m->qos, r.qos), true, sub_id}, Session::kBypassGate);
   pump();
 }
 

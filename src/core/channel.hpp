@@ -51,6 +51,7 @@ class Channel {
     std::uint32_t requested_expiry = 0;
     bool assigned_id = false;
     bool keep_alive_capped = false;
+    std::uint64_t epoch = 0;  // cluster ownership epoch granted to this connect
   };
   enum class SendResult { sent, expired, too_large };
 

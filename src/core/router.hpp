@@ -25,8 +25,6 @@
 
 namespace tidemq::core {
 
-using NodeIndex = std::uint16_t;  // 0 = this node; 1.. = cluster peers (assigned by the cluster layer)
-
 struct RouteTarget {
   Session* session;  // valid while the caller holds `keep`; null for a remote target
   std::shared_ptr<Session> keep;

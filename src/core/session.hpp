@@ -14,6 +14,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "core/delivery.hpp"
+#include "core/handoff_gate.hpp"
 #include "tidemq/core/types.hpp"
 #include "tidemq/mqtt/packets.hpp"
 
@@ -29,14 +31,6 @@ struct SessionOwner {
   virtual void post(std::function<void()> task) = 0;
 };
 
-// One message on its way to one subscription of this session.
-struct Delivery {
-  MessagePtr msg;
-  std::uint8_t qos = 0;
-  bool retain = false;           // RETAIN flag to send
-  std::uint32_t sub_id = 0;      // 0 = none
-};
-
 struct InflightEntry {
   Delivery delivery;
   bool pubrel_sent = false;      // QoS 2 after PUBREC
@@ -48,15 +42,14 @@ struct Subscription {
   std::uint32_t sub_id = 0;
 };
 
-// Session handoff between cluster nodes. The node that gave a session away keeps its old copy
-// subscribed for a grace period and passes every delivery on (`forward`); the node that took it
-// drops, for the same period, deliveries it has already seen by Message::uid (a message can reach
-// it both directly and through the old node).
+// Session handoff between cluster nodes (docs/cluster.md, "Handoff"). The node that gave a
+// session away keeps its old copy subscribed until every node routes to the new owner and RELAYS
+// each delivery to it (`relay`, called under the session lock so that nothing can follow the end
+// marker); the new copy merges the relayed and the direct path through its `gate`.
 using DeliveryForwarder = std::function<void(const Delivery&)>;
 struct HandoffState {
-  std::shared_ptr<const DeliveryForwarder> forward;
-  std::unordered_set<std::uint64_t> seen;
-  util::TimePoint until{};
+  DeliveryForwarder relay;           // set on the old copy
+  std::optional<HandoffGate> gate;   // set on the new copy
 };
 
 struct SessionState {
@@ -82,6 +75,8 @@ struct SessionState {
 
   std::uint64_t dropped = 0;                   // queue overflow drops
   std::unique_ptr<HandoffState> handoff;       // only around a move between nodes
+  std::uint64_t epoch = 0;                     // cluster ownership epoch (fencing token); 0 alone
+  bool frozen = false;                         // being migrated: not attachable, deliveries wait
 
   // About the current (or last) connection, for the admin API.
   std::optional<std::string> username;
@@ -111,8 +106,18 @@ class Session {
   Locked lock() { return Locked(*this); }
 
   // Any thread. Queues a delivery (dropping the oldest when full) and wakes the owner once.
-  // Returns false when the queue overflowed.
-  bool deliver(Delivery d);
+  // Returns false when the queue overflowed. `origin`: the node the message came from (0: this
+  // one), which the handoff gate needs; `kBypassGate` for deliveries made for this copy alone
+  // (retained messages of a new subscription).
+  static constexpr NodeIndex kBypassGate = 0xFFFF;
+  bool deliver(Delivery d, NodeIndex origin = 0);
+  // A delivery relayed by node `from`; dropped (false) unless this session's handoff window is
+  // open and came from that node: a relay of any other move is stale.
+  bool deliver_relayed(Delivery d, NodeIndex from);
+  // Handoff window events (see HandoffGate).
+  HandoffGate::Outcome handoff_mark(NodeIndex origin);
+  HandoffGate::Outcome handoff_flushed(NodeIndex origin);
+  HandoffGate::Outcome handoff_end();
 
   // Lock-free reads for routing decisions (shared-subscription member choice, v3 de-duplication).
   bool online() const { return online_.load(std::memory_order_relaxed); }
@@ -126,6 +131,9 @@ class Session {
   static std::shared_ptr<Session> from_snapshot(const SessionSnapshot& s, std::size_t max_queue, util::TimePoint now);
 
  private:
+  // Lock held: appends to the queue (dropping the oldest when full); returns the owner to wake.
+  std::shared_ptr<SessionOwner> enqueue_locked(Delivery d, bool& overflow);
+
   ClientId id_;
   std::size_t max_queue_;
   std::mutex mu_;

@@ -45,13 +45,14 @@ void SessionRegistry::forget_locked(const SessionPtr& s, SessionState& st, bool 
   auto it = sessions_.find(s->id());
   if (it != sessions_.end() && it->second == s) {
     sessions_.erase(it);
-    if (ends && removal_listener_) removal_listener_(s->id());
+    if (ends && removal_listener_) removal_listener_(s->id(), st.epoch);
   }
 }
 
 AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start,
                                      const std::shared_ptr<SessionOwner>& owner, std::uint8_t protocol_level,
-                                     std::uint32_t expiry_interval, std::optional<mqtt::Will> will) {
+                                     std::uint32_t expiry_interval, std::optional<mqtt::Will> will,
+                                     std::uint64_t epoch) {
   AttachResult result;
   std::shared_ptr<SessionOwner> previous;
   {
@@ -60,16 +61,7 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
     if (auto it = sessions_.find(client_id); it != sessions_.end()) {
       SessionPtr old = it->second;
       auto st = old->lock();
-      if (st->owner_token) {
-        previous = st->owner.lock();
-        st->owner.reset();
-        st->owner_token = nullptr;
-        old->set_online(false);
-        connected_.fetch_sub(1, std::memory_order_relaxed);
-        if (st->will && (clean_start || st->will->props.will_delay.value_or(0) == 0))
-          result.wills.push_back(will_message(client_id, *st->will, now));
-        st->will.reset();
-      }
+      previous = take_connection_locked(*old, *st, clean_start, now, result.wills);
       if (clean_start) {
         // The old session ends here: a will it still held is due now.
         if (st->pending_will) result.wills.push_back(will_message(client_id, *st->pending_will, now));
@@ -96,6 +88,7 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
       st->protocol_level = protocol_level;
       st->expiry_interval = expiry_interval;
       st->will = will ? std::make_unique<mqtt::Will>(std::move(*will)) : nullptr;
+      if (epoch) st->epoch = epoch;
     }
     result.session->set_online(true);
     result.session->set_protocol_level(protocol_level);
@@ -147,22 +140,13 @@ std::vector<MessagePtr> SessionRegistry::sweep() {
   std::vector<MessagePtr> publish_now;
   std::lock_guard lk(mu_);
   const auto now = clock_.now();
-  while (!handoff_timers_.empty() && handoff_timers_.begin()->first <= now) {
-    SessionPtr s = handoff_timers_.begin()->second.lock();
-    handoff_timers_.erase(handoff_timers_.begin());
-    if (!s) continue;
-    auto st = s->lock();
-    if (!st->handoff || st->handoff->until > now) continue;
-    const bool forwarder = st->handoff->forward != nullptr;
-    st->handoff.reset();
-    if (forwarder) unsubscribe_all(s.get(), take_filters(*st));  // the old copy's grace is over
-  }
   while (!timers_.empty() && timers_.begin()->first <= now) {
     SessionPtr s = timers_.begin()->second.lock();
     timers_.erase(timers_.begin());
     if (!s) continue;
     auto st = s->lock();
     if (st->discarded || st->owner_token) continue;  // stale timer: reconnected or gone
+    if (st->frozen) continue;                         // being migrated: re-armed if it stays
     const bool expired = st->expires_at && *st->expires_at <= now;
     if (st->pending_will && (st->will_due <= now || expired)) {
       publish_now.push_back(will_message(s->id(), *st->pending_will, now));
@@ -297,7 +281,9 @@ std::vector<ClientId> SessionRegistry::offline_sessions(std::size_t max) const {
   std::lock_guard lk(mu_);
   for (const auto& [id, s] : sessions_) {
     if (out.size() >= max) break;
-    if (!s->online()) out.push_back(id);
+    if (s->online()) continue;
+    auto st = s->lock();
+    if (!st->frozen && !st->handoff) out.push_back(id);
   }
   return out;
 }
@@ -325,21 +311,27 @@ std::optional<SessionSnapshot> SessionRegistry::export_session(const ClientId& i
 
 bool SessionRegistry::import_session(const SessionSnapshot& snap, std::string* error) {
   std::lock_guard lk(mu_);
+  return import_locked(snap, error, {}) != nullptr;
+}
+
+SessionPtr SessionRegistry::import_locked(const SessionSnapshot& snap, std::string* error,
+                                         const std::function<void(SessionState&)>& prepare) {
   if (sessions_.contains(snap.client_id)) {
     if (error) *error = "client id already has a session here";
-    return false;
+    return nullptr;
   }
   const auto now = clock_.now();
   SessionPtr s = Session::from_snapshot(snap, settings_.max_mqueue_len, now);
   {
     auto st = s->lock();
+    if (prepare) prepare(*st);  // before it is subscribed: no delivery can miss what it sets up
     for (const auto& [filter, sub] : st->subscriptions) router_.subscribe(s, filter, sub);
     if (st->expires_at) timers_.emplace(*st->expires_at, s);
     if (st->pending_will) timers_.emplace(st->will_due, s);
   }
   s->set_protocol_level(snap.protocol_level);
-  sessions_.emplace(snap.client_id, std::move(s));
-  return true;
+  sessions_.emplace(snap.client_id, s);
+  return s;
 }
 
 bool SessionRegistry::discard_session(const ClientId& id) {
@@ -350,13 +342,8 @@ bool SessionRegistry::discard_session(const ClientId& id) {
   std::shared_ptr<SessionOwner> owner;
   {
     auto st = s->lock();
-    owner = st->owner.lock();
-    if (st->owner_token) {
-      st->owner_token = nullptr;
-      st->owner.reset();
-      s->set_online(false);
-      connected_.fetch_sub(1, std::memory_order_relaxed);
-    }
+    std::vector<MessagePtr> no_wills;  // discarded on purpose: no will
+    owner = take_connection_locked(*s, *st, false, clock_.now(), no_wills);
     st->pending_will.reset();
     auto filters = take_filters(*st);
     forget_locked(s, *st);
@@ -380,72 +367,227 @@ std::vector<ClientId> SessionRegistry::session_ids() const {
   return out;
 }
 
-HandoffResult SessionRegistry::handoff(const ClientId& id, bool clean_start, bool take_online,
-                                       DeliveryForwarder forward, util::Duration grace) {
-  HandoffResult result;
+std::shared_ptr<SessionOwner> SessionRegistry::take_connection_locked(Session& s, SessionState& st, bool session_ends,
+                                                                      util::TimePoint now, std::vector<MessagePtr>& wills) {
+  if (!st.owner_token) return nullptr;
+  auto previous = st.owner.lock();
+  st.owner.reset();
+  st.owner_token = nullptr;
+  st.notify_pending = false;
+  s.set_online(false);
+  connected_.fetch_sub(1, std::memory_order_relaxed);
+  if (st.will && (session_ends || st.will->props.will_delay.value_or(0) == 0))
+    wills.push_back(will_message(s.id(), *st.will, now));
+  st.will.reset();
+  return previous;
+}
+
+std::optional<std::uint64_t> SessionRegistry::epoch_of(const ClientId& id) const {
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return std::nullopt;
+  return it->second->lock()->epoch;
+}
+
+void SessionRegistry::set_epoch(const ClientId& id, std::uint64_t epoch) {
+  std::lock_guard lk(mu_);
+  if (auto it = sessions_.find(id); it != sessions_.end()) it->second->lock()->epoch = epoch;
+}
+
+std::vector<std::pair<ClientId, std::uint64_t>> SessionRegistry::owned_sessions() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::pair<ClientId, std::uint64_t>> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, s] : sessions_) {
+    auto st = s->lock();
+    if (!st->frozen) out.emplace_back(id, st->epoch);
+  }
+  return out;
+}
+
+SessionExport SessionRegistry::give_away(const ClientId& id, bool clean_start, DeliveryForwarder relay) {
+  SessionExport r;
   std::shared_ptr<SessionOwner> previous;
+  std::vector<std::string> filters;
+  SessionPtr ended;
   {
     std::lock_guard lk(mu_);
     auto it = sessions_.find(id);
-    if (it == sessions_.end()) return result;
-    result.found = true;
+    if (it == sessions_.end()) return r;
     SessionPtr s = it->second;
     const auto now = clock_.now();
     auto st = s->lock();
-    if (st->owner_token) {
-      if (!take_online) {
-        result.error = "session is connected";
-        return result;
-      }
-      previous = st->owner.lock();
-      st->owner.reset();
-      st->owner_token = nullptr;
-      st->notify_pending = false;
-      s->set_online(false);
-      connected_.fetch_sub(1, std::memory_order_relaxed);
-      if (st->will && (clean_start || st->will->props.will_delay.value_or(0) == 0))
-        result.wills.push_back(will_message(id, *st->will, now));
-      st->will.reset();
+    if (st->frozen || st->handoff) {
+      r.error = st->frozen ? "session is being migrated" : "session is still arriving";
+      return r;
     }
+    previous = take_connection_locked(*s, *st, clean_start, now, r.wills);
     if (clean_start) {
-      if (st->pending_will) result.wills.push_back(will_message(id, *st->pending_will, now));
+      if (st->pending_will) r.wills.push_back(will_message(id, *st->pending_will, now));
       st->pending_will.reset();
-      auto filters = take_filters(*st);
+      filters = take_filters(*st);
       forget_locked(s, *st, /*ends=*/false);  // the new owner has claimed it already
-      unsubscribe_all(s.get(), filters);
+      ended = s;
     } else {
-      // Snapshot and forwarder under one session lock: a delivery lands in exactly one of them.
-      result.snapshot = s->snapshot_locked(*st, now);
+      r.snapshot = s->snapshot_locked(*st, now);
       st->pending_will.reset();
       st->queue.clear();
       st->inflight.clear();
       st->expires_at.reset();
       st->handoff = std::make_unique<HandoffState>();
-      st->handoff->forward = std::make_shared<const DeliveryForwarder>(std::move(forward));
-      st->handoff->until = now + grace;
-      handoff_timers_.emplace(st->handoff->until, s);
+      st->handoff->relay = std::move(relay);
       st->discarded = true;
       sessions_.erase(it);
+      r.old = s;
     }
   }
+  if (ended) unsubscribe_all(ended.get(), filters);
   if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
-  return result;
+  return r;
 }
 
-bool SessionRegistry::import_handoff(const SessionSnapshot& snap, util::Duration dedup_window, std::string* error) {
-  if (!import_session(snap, error)) return false;
+SessionExport SessionRegistry::freeze(const ClientId& id) {
+  SessionExport r;
   std::lock_guard lk(mu_);
-  auto it = sessions_.find(snap.client_id);
-  if (it == sessions_.end()) return true;
-  auto st = it->second->lock();
-  st->handoff = std::make_unique<HandoffState>();
-  st->handoff->until = clock_.now() + dedup_window;
-  // What came with the session counts as seen: the same message may also arrive directly.
-  for (const auto& d : st->queue)
-    if (d.msg->uid) st->handoff->seen.insert(d.msg->uid);
-  for (const auto& [_, e] : st->inflight)
-    if (e.delivery.msg->uid) st->handoff->seen.insert(e.delivery.msg->uid);
-  handoff_timers_.emplace(st->handoff->until, it->second);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) {
+    r.error = "no session " + id + " here";
+    return r;
+  }
+  SessionPtr s = it->second;
+  auto st = s->lock();
+  if (st->owner_token) r.error = "session is connected";
+  else if (st->frozen) r.error = "session is being migrated";
+  else if (st->handoff) r.error = "session is still arriving";
+  if (!r.error.empty()) return r;
+  r.snapshot = s->snapshot_locked(*st, clock_.now());
+  st->queue.clear();
+  st->inflight.clear();
+  st->frozen = true;
+  r.old = s;
+  return r;
+}
+
+void SessionRegistry::leave_as_relay_locked(const SessionPtr& old, SessionState& st, DeliveryForwarder relay) {
+  st.frozen = false;
+  st.pending_will.reset();
+  st.expires_at.reset();
+  st.handoff = std::make_unique<HandoffState>();
+  st.handoff->relay = std::move(relay);
+  st.discarded = true;
+  if (auto it = sessions_.find(old->id()); it != sessions_.end() && it->second == old) sessions_.erase(it);
+}
+
+void SessionRegistry::relay_frozen(const SessionPtr& old, DeliveryForwarder relay) {
+  std::lock_guard lk(mu_);
+  auto st = old->lock();
+  if (!st->frozen) return;
+  for (const auto& d : st->queue) relay(d);
+  st->queue.clear();
+  leave_as_relay_locked(old, *st, std::move(relay));
+}
+
+SessionExport SessionRegistry::give_away_frozen(const SessionPtr& old, SessionSnapshot frozen, bool clean_start,
+                                                DeliveryForwarder relay) {
+  SessionExport r;
+  std::vector<std::string> filters;
+  {
+    std::lock_guard lk(mu_);
+    const auto now = clock_.now();
+    auto st = old->lock();
+    if (!st->frozen) {
+      r.error = "session is no longer frozen";
+      return r;
+    }
+    if (clean_start) {
+      if (st->pending_will) r.wills.push_back(will_message(old->id(), *st->pending_will, now));
+      st->pending_will.reset();
+      st->frozen = false;
+      filters = take_filters(*st);
+      forget_locked(old, *st, /*ends=*/false);
+    } else {
+      // What it holds now: the messages frozen at export first, then those that came since.
+      SessionSnapshot now_held = old->snapshot_locked(*st, now);
+      frozen.queue.insert(frozen.queue.end(), std::make_move_iterator(now_held.queue.begin()),
+                          std::make_move_iterator(now_held.queue.end()));
+      now_held.queue = std::move(frozen.queue);
+      now_held.inflight = std::move(frozen.inflight);
+      r.snapshot = std::move(now_held);
+      st->queue.clear();
+      leave_as_relay_locked(old, *st, std::move(relay));
+      r.old = old;
+    }
+  }
+  if (!filters.empty()) unsubscribe_all(old.get(), filters);
+  return r;
+}
+
+void SessionRegistry::thaw(const SessionPtr& old, SessionSnapshot frozen, std::uint64_t epoch) {
+  std::lock_guard lk(mu_);
+  const auto now = clock_.now();
+  auto restored = Session::from_snapshot(frozen, settings_.max_mqueue_len, now);
+  auto st = old->lock();
+  if (!st->frozen) return;
+  st->frozen = false;
+  if (st->discarded) return;  // discarded (admin) while frozen: it stays gone
+  st->epoch = epoch;
+  auto back = restored->lock();
+  for (auto it = st->queue.begin(); it != st->queue.end(); ++it) back->queue.push_back(std::move(*it));
+  st->queue = std::move(back->queue);
+  st->inflight = std::move(back->inflight);
+  st->next_seq = std::max(st->next_seq, back->next_seq);
+  if (st->expires_at) timers_.emplace(*st->expires_at, old);
+  if (st->pending_will) timers_.emplace(st->will_due, old);
+  if (auto it = sessions_.find(old->id()); it == sessions_.end()) sessions_.emplace(old->id(), old);
+}
+
+void SessionRegistry::end_relay(const SessionPtr& old, const std::function<void()>& last_words) {
+  std::vector<std::string> filters;
+  {
+    std::lock_guard lk(mu_);
+    auto st = old->lock();
+    st->handoff.reset();
+    if (last_words) last_words();
+    filters = take_filters(*st);
+    st->discarded = true;
+  }
+  unsubscribe_all(old.get(), filters);
+}
+
+SessionPtr SessionRegistry::import_moved(const SessionSnapshot& snap, std::uint64_t epoch, NodeIndex from,
+                                         std::vector<NodeIndex> awaiting_marks, std::string* error) {
+  std::lock_guard lk(mu_);
+  return import_locked(snap, error, [&](SessionState& st) {
+    st.epoch = epoch;
+    // What came with the session counts as seen: the same message may also arrive directly.
+    std::vector<std::uint64_t> uids;
+    uids.reserve(st.queue.size() + st.inflight.size());
+    for (const auto& d : st.queue) uids.push_back(d.msg->uid);
+    for (const auto& [_, e] : st.inflight) uids.push_back(e.delivery.msg->uid);
+    st.handoff = std::make_unique<HandoffState>();
+    st.handoff->gate.emplace(from, std::move(awaiting_marks), uids);
+  });
+}
+
+bool SessionRegistry::discard_stale(const ClientId& id, std::uint64_t epoch) {
+  std::shared_ptr<SessionOwner> previous;
+  std::vector<std::string> filters;
+  SessionPtr s;
+  {
+    std::lock_guard lk(mu_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return false;
+    s = it->second;
+    auto st = s->lock();
+    if (st->epoch != epoch || st->frozen || st->handoff) return false;
+    std::vector<MessagePtr> no_wills;  // the session lives on elsewhere: its will is not due
+    previous = take_connection_locked(*s, *st, false, clock_.now(), no_wills);
+    st->pending_will.reset();
+    filters = take_filters(*st);
+    forget_locked(s, *st, /*ends=*/false);
+  }
+  unsubscribe_all(s.get(), filters);
+  if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
   return true;
 }
 

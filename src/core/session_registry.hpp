@@ -39,12 +39,12 @@ struct ClientInfo {
   std::vector<std::pair<std::string, std::uint8_t>> subscription_list;  // filter, QoS (only from subscriptions())
 };
 
-// A session given away to another node (cluster takeover or migration).
-struct HandoffResult {
-  bool found = false;                        // false: no session of that client id here
+// A session leaving this node for another one (cluster takeover or migration).
+struct SessionExport {
+  SessionPtr old;                            // the copy left here (relaying or frozen); null when none
   std::optional<SessionSnapshot> snapshot;   // none when clean_start ended the session here
   std::vector<MessagePtr> wills;             // to publish now
-  std::string error;                         // why nothing was handed off although found
+  std::string error;                         // why nothing was exported although asked
 };
 
 // The message a will becomes when it is published.
@@ -58,8 +58,10 @@ class SessionRegistry {
   // with clean_start, replacing it. A connection already attached is told to go with DISCONNECT
   // 0x8E; its will follows MQTT 5 §3.1.4: published now when its session ends (clean start) or
   // its Will Delay is 0, otherwise suppressed because the session has a connection again.
+  // `epoch`: the ownership epoch the cluster granted this connect (0 on a lone node).
   AttachResult attach(const ClientId& client_id, bool clean_start, const std::shared_ptr<SessionOwner>& owner,
-                      std::uint8_t protocol_level, std::uint32_t expiry_interval, std::optional<mqtt::Will> will);
+                      std::uint8_t protocol_level, std::uint32_t expiry_interval, std::optional<mqtt::Will> will,
+                      std::uint64_t epoch = 0);
 
   // The connection `owner` ended; `publish_will` is false after a normal DISCONNECT. Returns the
   // messages to publish now; a delayed will is kept until it is due. No-op when `owner` no longer
@@ -94,21 +96,61 @@ class SessionRegistry {
   // Drops a session (without publishing its will).
   bool discard_session(const ClientId& id);
 
-  // ---- cluster handoff ----
-  // Gives the session of `id` away: a live connection is told to go with DISCONNECT 0x8E (only
-  // when `take_online`; otherwise an online session is an error), its will follows §3.1.4 as for a
-  // local takeover; with `clean_start` the session ends here, otherwise it is returned as a value
-  // and its old copy stays subscribed here for `grace`, passing every delivery to `forward`.
-  HandoffResult handoff(const ClientId& id, bool clean_start, bool take_online, DeliveryForwarder forward,
-                        util::Duration grace);
-  // import_session, then drop deliveries already seen (by uid) for `dedup_window`.
-  bool import_handoff(const SessionSnapshot& snapshot, util::Duration dedup_window, std::string* error = nullptr);
-  // Called (under the registry lock: keep it cheap) when a session ends or leaves this node.
-  void set_removal_listener(std::function<void(const ClientId&)> listener) { removal_listener_ = std::move(listener); }
+  // ---- cluster handoff (docs/cluster.md, "Handoff") ----
+  // The ownership epoch of the session of `id` here; nullopt when there is none.
+  std::optional<std::uint64_t> epoch_of(const ClientId& id) const;
+  void set_epoch(const ClientId& id, std::uint64_t epoch);
+  // Every session here that is not frozen, with its epoch (re-registration at home nodes).
+  std::vector<std::pair<ClientId, std::uint64_t>> owned_sessions() const;
+
+  // Takeover by another node: a live connection is told to go with DISCONNECT 0x8E and its will
+  // follows §3.1.4 as for a local takeover. With `clean_start` the session ends here; otherwise
+  // its snapshot is returned and the old copy leaves the registry but stays subscribed, passing
+  // every delivery to `relay` until end_relay.
+  SessionExport give_away(const ClientId& id, bool clean_start, DeliveryForwarder relay);
+  // Migration, step 1: an offline session is frozen. Its queue and inflight messages move into the
+  // returned snapshot; the frozen copy stays registered and subscribed and collects what arrives.
+  // Fails (error set) when the session is online, frozen or still in a handoff window.
+  SessionExport freeze(const ClientId& id);
+  // Migration committed: the frozen copy relays what it collected, then every later delivery, and
+  // leaves the registry.
+  void relay_frozen(const SessionPtr& old, DeliveryForwarder relay);
+  // A takeover reached a frozen copy: `frozen` (the snapshot taken at freeze) plus what came since
+  // is returned, and the copy relays to the taker (or, with clean_start, the session ends).
+  SessionExport give_away_frozen(const SessionPtr& old, SessionSnapshot frozen, bool clean_start, DeliveryForwarder relay);
+  // The migration did not happen: the frozen copy becomes the session again, holding `frozen`'s
+  // messages before those that came since, at ownership `epoch`.
+  void thaw(const SessionPtr& old, SessionSnapshot frozen, std::uint64_t epoch);
+  // The old copy's relaying is over: it stops, `last_words` runs under the session lock (so that
+  // the end marker follows the last relayed delivery), and it unsubscribes.
+  void end_relay(const SessionPtr& old, const std::function<void()>& last_words);
+  // A session that moved here from node `from`: imported with a delivery gate (see HandoffGate)
+  // at `epoch`. Null
+  // (error set) when the client id already has a session here.
+  SessionPtr import_moved(const SessionSnapshot& snapshot, std::uint64_t epoch, NodeIndex from,
+                          std::vector<NodeIndex> awaiting_marks, std::string* error = nullptr);
+  // Fencing: drops the session of `id` if it is still at `epoch` (a newer owner exists elsewhere);
+  // a live connection is told to go with 0x8E. No will: the session lives on elsewhere.
+  bool discard_stale(const ClientId& id, std::uint64_t epoch);
+
+  // Called (under the registry lock: keep it cheap) when a session ends here: expiry, clean
+  // disconnect, kick, discard. Not when it moves to another node.
+  void set_removal_listener(std::function<void(const ClientId&, std::uint64_t epoch)> listener) {
+    removal_listener_ = std::move(listener);
+  }
   std::vector<ClientId> session_ids() const;
   SessionPtr find(const ClientId& id) const;
 
  private:
+  // Registry lock held: creates, subscribes and registers a session from a snapshot.
+  SessionPtr import_locked(const SessionSnapshot& snapshot, std::string* error,
+                           const std::function<void(SessionState&)>& prepare);
+  // Registry and session lock held: detaches a live connection, applying §3.1.4 to its will
+  // (`session_ends`: the session ends now); returns the connection to tell to go.
+  std::shared_ptr<SessionOwner> take_connection_locked(Session& s, SessionState& st, bool session_ends,
+                                                       util::TimePoint now, std::vector<MessagePtr>& wills);
+  // Registry and session lock held: the old copy leaves the registry and relays from now on.
+  void leave_as_relay_locked(const SessionPtr& old, SessionState& st, DeliveryForwarder relay);
   // Registry lock and session lock held. `ends`: the client's session is gone (not replaced or moved).
   void forget_locked(const SessionPtr& s, SessionState& st, bool ends = true);
   void unsubscribe_all(Session* s, const std::vector<std::string>& filters);
@@ -120,8 +162,7 @@ class SessionRegistry {
   mutable std::mutex mu_;
   std::unordered_map<ClientId, SessionPtr> sessions_;
   std::multimap<util::TimePoint, std::weak_ptr<Session>> timers_;
-  std::multimap<util::TimePoint, std::weak_ptr<Session>> handoff_timers_;
-  std::function<void(const ClientId&)> removal_listener_;
+  std::function<void(const ClientId&, std::uint64_t)> removal_listener_;
   std::atomic<std::size_t> connected_{0};
 };
 

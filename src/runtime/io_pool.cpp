@@ -1,5 +1,9 @@
 #include "runtime/io_pool.hpp"
 
+#include <atomic>
+
+#include <boost/asio/post.hpp>
+
 namespace tidemq::runtime {
 
 IoPool::IoPool(std::size_t data_threads) {
@@ -20,6 +24,15 @@ boost::asio::io_context& IoPool::next_data() {
   auto& ctx = *data_[next_];
   next_ = (next_ + 1) % data_.size();
   return ctx;
+}
+
+void IoPool::after_data_threads(std::function<void()> then) {
+  auto remaining = std::make_shared<std::atomic<std::size_t>>(data_.size());
+  auto shared_then = std::make_shared<std::function<void()>>(std::move(then));
+  for (auto& ctx : data_)
+    boost::asio::post(*ctx, [this, remaining, shared_then] {
+      if (remaining->fetch_sub(1) == 1) boost::asio::post(control_, [shared_then] { (*shared_then)(); });
+    });
 }
 
 void IoPool::run() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -20,7 +21,11 @@ class IoPool {
 
   boost::asio::io_context& control() { return control_; }
   boost::asio::io_context& next_data();  // round-robin
+  boost::asio::io_context& data(std::size_t i) { return *data_[i]; }
   std::size_t data_threads() const { return data_.size(); }
+  // Runs `then` on the control context once every data thread has run what was queued on it
+  // before this call (so every task in progress on a data thread has finished).
+  void after_data_threads(std::function<void()> then);
 
   // Runs the data threads in the background and the control context on the calling thread
   // until stop(); then joins the data threads.

@@ -33,6 +33,8 @@ using MessagePtr = std::shared_ptr<const Message>;
 
 // A fresh cluster-unique message id (random per-thread base + counter); never 0.
 std::uint64_t new_message_uid();
+// Replaces this thread's base (deterministic simulation: a seed replays the same ids).
+void set_message_uid_base(std::uint64_t base);
 
 // Why the server ends a connection (DISCONNECT reason code + optional Server Reference).
 struct DisconnectInfo {

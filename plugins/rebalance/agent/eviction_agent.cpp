@@ -91,8 +91,9 @@ void EvictionAgent::evict_sessions(std::size_t n, std::vector<std::string> targe
   // Targets take turns session by session (spec 4.6), then each target's share is cut in batches.
   std::vector<std::vector<core::ClientId>> per_target(targets.size());
   std::size_t picked = 0;
-  for (auto& id : broker_.pick_sessions(n + skip.size(), filter)) {
-    if (skip.contains(id) || picked == n) continue;
+  for (auto& id : broker_.pick_sessions(n + skip.size() + picked_.size(), filter)) {
+    if (skip.contains(id) || picked_.contains(id) || picked == n) continue;
+    picked_.insert(id);
     per_target[picked++ % targets.size()].push_back(std::move(id));
   }
   for (std::size_t t = 0; t < targets.size(); ++t)
@@ -116,7 +117,9 @@ void EvictionAgent::migrate_next(std::shared_ptr<MigrationRun> run) {
   MigrationBatch batch = std::move(run->batches[run->next++]);
   const std::size_t size = batch.ids.size();
   ++run->in_flight;
-  cluster_.migrate_sessions(std::move(batch.ids), batch.target, [this, run, size](plugin::ClusterServices::MigrationFailures failed) {
+  auto ids = std::make_shared<std::vector<core::ClientId>>(batch.ids);
+  cluster_.migrate_sessions(std::move(batch.ids), batch.target, [this, run, size, ids](plugin::ClusterServices::MigrationFailures failed) {
+    for (const auto& id : *ids) picked_.erase(id);
     --run->in_flight;
     const std::size_t moved = size - std::min(size, failed.size());
     run->report.migrated += moved;

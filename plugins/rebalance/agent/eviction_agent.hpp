@@ -70,6 +70,9 @@ class EvictionAgent {
   bool allow_connections_ = false;
   std::function<std::optional<std::string>()> pick_reference_;
   Totals totals_;
+  // Sessions picked for a migration that has not finished: not picked again meanwhile (a stalled
+  // target can keep a batch waiting for a while).
+  std::set<core::ClientId> picked_;
   plugin::Registration admission_hook_;
   // Read by the admission hook on data threads: a published snapshot of the refusal.
   std::shared_ptr<const std::optional<core::AdmissionRefusal>> refusal_;

@@ -1,0 +1,82 @@
+// tidemq_handoff_sim: runs the deterministic handoff simulation over many seeds.
+//   tidemq_handoff_sim --seeds 2000 [--first 1] [--profile strict|crash|mixed] [--time-limit 60]
+//   tidemq_handoff_sim --replay SEED --profile strict [--verbose]    (one seed, its trace)
+// Exit code 0: no violation; 1: a violation (the seed, the profile and the report are printed);
+// 2: usage error.
+#include <chrono>
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "handoff_sim.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Deterministic simulation of tidemq's session handoff protocol"};
+  std::uint64_t seeds = 200, first = 1, replay = 0;
+  std::string profile = "mixed";
+  double time_limit = 0;
+  bool verbose = false, keep_going = false, list = false;
+  app.add_option("--seeds", seeds, "how many seeds to run");
+  app.add_option("--first", first, "the first seed");
+  app.add_option("--replay", replay, "run this one seed (with --verbose: print its trace)");
+  app.add_option("--profile", profile, "strict | crash | mixed (every 4th seed crash)")->check(CLI::IsMember({"strict", "crash", "mixed"}));
+  app.add_option("--time-limit", time_limit, "stop starting new seeds after this many seconds (0: none)");
+  app.add_flag("--verbose", verbose, "print the trace of the run (with --replay)");
+  app.add_flag("--keep-going", keep_going, "run every seed even after a violation");
+  app.add_flag("--list", list, "one line per seed");
+  CLI11_PARSE(app, argc, argv);
+
+  if (replay) {
+    first = replay;
+    seeds = 1;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t ran = 0, failed = 0, events = 0, accepted = 0, owed = 0, exempt = 0, takeovers = 0, migrations = 0,
+                fenced = 0, superseded = 0, stale = 0, faults = 0, dup1 = 0;
+  double vsec = 0;
+  for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
+    if (time_limit > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > time_limit) break;
+    tidemq::sim::RunOptions o;
+    o.seed = seed;
+    o.profile = profile == "mixed" ? (seed % 4 == 0 ? "crash" : "strict") : profile;
+    o.verbose = verbose && replay;
+    auto r = tidemq::sim::run_handoff_simulation(o);
+    ++ran;
+    events += r.events;
+    accepted += r.accepted;
+    owed += r.owed;
+    exempt += r.exempt;
+    takeovers += r.takeovers;
+    migrations += r.migrations;
+    fenced += r.fenced;
+    superseded += r.superseded;
+    stale += r.stale_discarded;
+    faults += r.faults;
+    dup1 += r.qos1_duplicates;
+    vsec += r.virtual_seconds;
+    if (list)
+      fmt::print("seed {} {}: {} events, {} accepted, {} owed, {} takeovers, {} migrations, {}\n", r.seed, r.profile, r.events,
+                 r.accepted, r.owed, r.takeovers, r.migrations, r.ok() ? "ok" : "VIOLATION");
+    if (!r.ok()) {
+      ++failed;
+      fmt::print("VIOLATION seed {} profile {} ({} violation(s)):\n", r.seed, r.profile, r.violations.size());
+      for (const auto& v : r.violations) fmt::print("  {}\n", v);
+      if (!verbose) {
+        fmt::print("  last trace lines:\n");
+        const std::size_t from = r.trace_tail.size() > 60 ? r.trace_tail.size() - 60 : 0;
+        for (std::size_t i = from; i < r.trace_tail.size(); ++i) fmt::print("    {}\n", r.trace_tail[i]);
+      }
+      fmt::print("  replay: tidemq_handoff_sim --replay {} --profile {} --verbose\n", r.seed, r.profile);
+      if (!keep_going) break;
+    }
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print(
+      "handoff simulation: {} seed(s) from {} ({}), {} violating; {:.1f} s wall, {:.0f} s virtual, {} events; "
+      "{} faults, {} takeovers, {} migrations ({} fenced, {} superseded), {} stale copies discarded; "
+      "{} messages accepted, {} owed deliveries checked, {} exempt, {} QoS 1 duplicates\n",
+      ran, first, profile, failed, wall, vsec, events, faults, takeovers, migrations, fenced, superseded, stale, accepted,
+      owed, exempt, dup1);
+  return failed ? 1 : 0;
+}
