@@ -395,6 +395,7 @@ struct SessionHandoff::Impl {
       forwarding[c] = Forward{from, e, env.now() + kForwardingLife};
       ++stats.takeovers_out;
       reply(x.snapshot ? Json{{"snapshot", *x.snapshot}} : Json{{"none", true}});
+      if (x.old) x.old->open_relay();  // the snapshot is ahead of every relayed delivery now
       return settle(c);
     }
     if (auto mine = sessions.epoch_of(c)) {
@@ -410,6 +411,7 @@ struct SessionHandoff::Impl {
       }
       forwarding[c] = Forward{from, e, env.now() + kForwardingLife};
       reply(x.snapshot ? Json{{"snapshot", *x.snapshot}} : Json{{"none", true}});
+      if (x.old) x.old->open_relay();  // the snapshot is ahead of every relayed delivery now
       return settle(c);
     }
     // Not here: if it left recently, the registry may not know yet where it went.

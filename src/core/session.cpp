@@ -51,7 +51,10 @@ bool Session::deliver(Delivery d, NodeIndex origin) {
     std::lock_guard lk(mu_);
     if (auto* h = state_.handoff.get()) [[unlikely]] {
       if (h->relay) {
-        h->relay(d);  // the old copy of a session that moved: pass it on, in order
+        if (h->relay_held)
+          h->waiting.push_back(std::move(d));  // until the snapshot is sent
+        else
+          h->relay(d);  // the old copy of a session that moved: pass it on, in order
         return true;
       }
       if (h->gate && origin != kBypassGate) {
@@ -82,6 +85,15 @@ bool Session::deliver_relayed(Delivery d, NodeIndex from) {
   }
   if (wake) wake->notify();
   return true;
+}
+
+void Session::open_relay() {
+  std::lock_guard lk(mu_);
+  auto* h = state_.handoff.get();
+  if (!h || !h->relay || !h->relay_held) return;
+  for (const auto& d : h->waiting) h->relay(d);
+  h->waiting.clear();
+  h->relay_held = false;
 }
 
 HandoffGate::Outcome Session::handoff_mark(NodeIndex origin) {

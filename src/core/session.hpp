@@ -49,6 +49,10 @@ struct Subscription {
 using DeliveryForwarder = std::function<void(const Delivery&)>;
 struct HandoffState {
   DeliveryForwarder relay;           // set on the old copy
+  // Until the snapshot is on its way (the new node must have it before any relay), deliveries
+  // wait here; open_relay() sends them and opens the relay.
+  bool relay_held = false;
+  std::vector<Delivery> waiting;
   std::optional<HandoffGate> gate;   // set on the new copy
 };
 
@@ -114,6 +118,8 @@ class Session {
   // A delivery relayed by node `from`; dropped (false) unless this session's handoff window is
   // open and came from that node: a relay of any other move is stale.
   bool deliver_relayed(Delivery d, NodeIndex from);
+  // The old copy's relay may pass deliveries on (the snapshot has been sent ahead of them).
+  void open_relay();
   // Handoff window events (see HandoffGate).
   HandoffGate::Outcome handoff_mark(NodeIndex origin);
   HandoffGate::Outcome handoff_flushed(NodeIndex origin);

@@ -436,6 +436,7 @@ SessionExport SessionRegistry::give_away(const ClientId& id, bool clean_start, D
       st->expires_at.reset();
       st->handoff = std::make_unique<HandoffState>();
       st->handoff->relay = std::move(relay);
+      st->handoff->relay_held = true;  // opened once the snapshot is sent (Session::open_relay)
       st->discarded = true;
       sessions_.erase(it);
       r.old = s;
@@ -515,6 +516,7 @@ SessionExport SessionRegistry::give_away_frozen(const SessionPtr& old, SessionSn
       r.snapshot = std::move(now_held);
       st->queue.clear();
       leave_as_relay_locked(old, *st, std::move(relay));
+      st->handoff->relay_held = true;  // opened once the snapshot is sent (Session::open_relay)
       r.old = old;
     }
   }

@@ -106,7 +106,8 @@ class SessionRegistry {
   // Takeover by another node: a live connection is told to go with DISCONNECT 0x8E and its will
   // follows §3.1.4 as for a local takeover. With `clean_start` the session ends here; otherwise
   // its snapshot is returned and the old copy leaves the registry but stays subscribed, passing
-  // every delivery to `relay` until end_relay.
+  // every delivery to `relay` until end_relay. The relay starts held: the caller sends the
+  // snapshot, then calls old->open_relay(), so that nothing relayed can overtake the snapshot.
   SessionExport give_away(const ClientId& id, bool clean_start, DeliveryForwarder relay);
   // Migration, step 1: an offline session is frozen. Its queue and inflight messages move into the
   // returned snapshot; the frozen copy stays registered and subscribed and collects what arrives.
