@@ -961,9 +961,10 @@ std::string Cluster::render_metrics() const {
   sample("tidemq_handoff_connects_refused_total", "", h.connects_refused);
   family("tidemq_handoff_bad_messages_total", "Handoff protocol messages with bad arguments (ignored).");
   sample("tidemq_handoff_bad_messages_total", "", h.bad_messages);
-  family("tidemq_cluster_forwards_dropped_total", "Forwarded publishes dropped on a full cluster link, by QoS (QoS 1/2 are refused to the publisher instead).");
-  sample("tidemq_cluster_forwards_dropped_total", "qos=\"0\"", impl_->forwards_dropped_qos0.load(std::memory_order_relaxed));
-  sample("tidemq_cluster_forwards_refused_total", "qos=\"1+\"", impl_->forwards_refused.load(std::memory_order_relaxed));
+  family("tidemq_cluster_forwards_dropped_total", "QoS 0 publishes not forwarded because a cluster link was full.");
+  sample("tidemq_cluster_forwards_dropped_total", "", impl_->forwards_dropped_qos0.load(std::memory_order_relaxed));
+  family("tidemq_cluster_forwards_refused_total", "QoS 1/2 publishes refused to their publisher (0x97) because a cluster link was full.");
+  sample("tidemq_cluster_forwards_refused_total", "", impl_->forwards_refused.load(std::memory_order_relaxed));
   return out;
 }
 

@@ -465,8 +465,21 @@ struct SessionHandoff::Impl {
       env.send(from, kRouted, Json{{"c", k.c}, {"e", k.epoch}, {"marks", Json::array()}});
       return refuse(id, "a newer copy is here already");
     }
-    if (mine) discard_stale(k.c, *mine);  // ours is older
-    if (!arrive(k.c, t, std::move(snap), from, k.epoch)) return refuse(id, "the session could not be imported");
+    if (t.leaving && t.leaving->frozen) {
+      // Our copy is older than the one that came (it was being migrated): it is stale.
+      Leaving& l = *t.leaving;
+      const Epoch stale_epoch = l.from_epoch;
+      sessions.thaw(l.old, std::move(l.frozen_snapshot), stale_epoch);
+      fail_migration_item(k.c, t, "a newer copy of the session came to this node");
+      t.leaving.reset();
+      discard_stale(k.c, stale_epoch);
+    } else if (mine) {
+      discard_stale(k.c, *mine);  // ours is older
+    }
+    if (!arrive(k.c, t, std::move(snap), from, k.epoch)) {
+      env.send(from, kRouted, Json{{"c", k.c}, {"e", k.epoch}, {"marks", Json::array()}});  // release its relay
+      return refuse(id, "the session could not be imported");
+    }
     ++stats.takeovers_in;
     keep_here(id);
   }

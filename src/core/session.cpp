@@ -96,24 +96,23 @@ void Session::open_relay() {
   h->relay_held = false;
 }
 
-HandoffGate::Outcome Session::handoff_mark(NodeIndex origin) {
+template <class Event>
+HandoffGate::Outcome Session::window_event(Event&& event) {
   std::lock_guard lk(mu_);
   auto* h = state_.handoff.get();
   if (!h || !h->gate) return {};
-  h->gate->on_mark(origin);
+  event(*h->gate);
   auto out = h->gate->outcome();
   if (out.closed) state_.handoff.reset();
   return out;
 }
 
+HandoffGate::Outcome Session::handoff_mark(NodeIndex origin) {
+  return window_event([origin](HandoffGate& g) { g.on_mark(origin); });
+}
+
 HandoffGate::Outcome Session::handoff_flushed(NodeIndex origin) {
-  std::lock_guard lk(mu_);
-  auto* h = state_.handoff.get();
-  if (!h || !h->gate) return {};
-  h->gate->on_flushed(origin);
-  auto out = h->gate->outcome();
-  if (out.closed) state_.handoff.reset();
-  return out;
+  return window_event([origin](HandoffGate& g) { g.on_flushed(origin); });
 }
 
 HandoffGate::Outcome Session::handoff_end() {

@@ -137,6 +137,9 @@ class Session {
   static std::shared_ptr<Session> from_snapshot(const SessionSnapshot& s, std::size_t max_queue, util::TimePoint now);
 
  private:
+  // A handoff window event on the gate (under the lock); the gate goes once the window closed.
+  template <class Event>
+  HandoffGate::Outcome window_event(Event&& event);
   // Lock held: appends to the queue (dropping the oldest when full); returns the owner to wake.
   std::shared_ptr<SessionOwner> enqueue_locked(Delivery d, bool& overflow);
 

@@ -1703,18 +1703,22 @@ class Harness:
             body["redirect_to"] = "%s:%d" % (targets[0].host, targets[0].port)
         elif a["redirect"] == "least_loaded":
             body["redirect_policy"] = "least_loaded"
-        self.wait_resumed(node)
-        try:
-            st, doc = node.api("POST", "/api/v4/load_rebalance/%s/evacuation/start" % node.name, body)
-            result = (st, doc)
-        except Exception as e:
-            result = repr(e)
-        ok = isinstance(result, tuple) and result[1] == {"code": 0, "data": []}
-        self.open_faults["evacuation"] = {"node": node.name, "t": self.rec.now(), "body": body, "start": str(result),
-                                          "started": ok}
+        result, ok = self.start_fault("evacuation", node, "evacuation/start", body)
         self.log("evacuation of %s -> %s: %s" % (node.name, body["migrate_to"], result))
         if not ok:
             self.rec.ev("warning", text="evacuation start on %s failed: %s" % (node.name, result))
+
+    def start_fault(self, kind, node, path, body):
+        """POSTs /api/v4/load_rebalance/{node}/<path> once `node` runs, and records the open fault."""
+        self.wait_resumed(node)
+        try:
+            result = node.api("POST", "/api/v4/load_rebalance/%s/%s" % (node.name, path), body)
+        except Exception as e:
+            result = repr(e)
+        ok = isinstance(result, tuple) and result[1] == {"code": 0, "data": []}
+        self.open_faults[kind] = {"node": node.name, "t": self.rec.now(), "body": body, "start": str(result),
+                                  "started": ok}
+        return result, ok
 
     def act_evac_stop(self, a):
         node = self.nodes[a["node"]]
@@ -1774,15 +1778,7 @@ class Harness:
         body = {"conn_evict_rate": a["conn_rate"], "sess_evict_rate": a["sess_rate"], "wait_health_check": 0,
                 "wait_takeover": 1, "abs_conn_threshold": 2, "rel_conn_threshold": 1.1,
                 "abs_sess_threshold": 2, "rel_sess_threshold": 1.1}
-        self.wait_resumed(node)
-        try:
-            st, doc = node.api("POST", "/api/v4/load_rebalance/%s/start" % node.name, body)
-            result = (st, doc)
-        except Exception as e:
-            result = repr(e)
-        ok = isinstance(result, tuple) and result[1] == {"code": 0, "data": []}
-        self.open_faults["rebalance"] = {"node": node.name, "t": self.rec.now(), "body": body, "start": str(result),
-                                         "started": ok}
+        result, _ = self.start_fault("rebalance", node, "start", body)
         self.log("rebalance coordinated by %s: %s" % (node.name, result))
 
     def act_rebalance_end(self, a):

@@ -339,18 +339,18 @@ RunResult Scenario::run() {
       calm = 0;
     }
   }
-  r.events = w_.sched.executed();
-  r.virtual_seconds = std::chrono::duration<double>(w_.clock.t - t0_).count();
+  r.counts.events = w_.sched.executed();
+  r.counts.virtual_seconds = std::chrono::duration<double>(w_.clock.t - t0_).count();
   if (!quiet) r.violations.push_back("STUCK: not quiescent 30 s after the faults stopped: " + why);
   check(r);
-  r.faults = faults_;
+  r.counts.faults = faults_;
   for (auto& n : w_.nodes) {
     const auto& s = n->handoff().stats();
-    r.takeovers += s.takeovers_out;
-    r.migrations += s.migrations_out;
-    r.fenced += s.migrations_fenced;
-    r.superseded += s.migrations_superseded;
-    r.stale_discarded += s.stale_copies_discarded;
+    r.counts.takeovers += s.takeovers_out;
+    r.counts.migrations += s.migrations_out;
+    r.counts.fenced += s.migrations_fenced;
+    r.counts.superseded += s.migrations_superseded;
+    r.counts.stale_discarded += s.stale_copies_discarded;
   }
   if (!r.ok()) r.trace_tail = w_.log_tail;
   return r;
@@ -380,8 +380,8 @@ void Scenario::check(RunResult& r) {
   using Key = std::tuple<std::string, std::string, std::uint64_t, std::uint64_t>;  // pub, topic, conn, seq
   std::map<Key, const Recorder::Accepted*> accepted;
   for (const auto& a : rec_.accepted) accepted[{a.publisher, a.topic, a.conn, a.seq}] = &a;
-  r.accepted = accepted.size();
-  r.receipts = rec_.receipts.size();
+  r.counts.accepted = accepted.size();
+  r.counts.receipts = rec_.receipts.size();
   // subscriber → message → deliveries
   std::map<std::string, std::map<Key, int>> got;
   for (const auto& x : rec_.receipts) ++got[x.subscriber][{x.publisher, x.topic, x.conn, x.seq}];
@@ -409,15 +409,15 @@ void Scenario::check(RunResult& r) {
       }
       const int n = got[s->id()].count(key) ? got[s->id()][key] : 0;
       if (exempt) {
-        ++r.exempt;
+        ++r.counts.exempt;
         continue;
       }
-      ++r.owed;
+      ++r.counts.owed;
       if (n == 0 && lost.size() < 20) lost.push_back(fmt::format("{} never got {} {}#{} seq {} (QoS {}, accepted at {:.3f} s)", s->id(), pub, topic,
                                                                  conn, seq, a->qos,
                                                                  std::chrono::duration<double>(a->at - t0_).count()));
       if (n > 1 && a->qos == 2 && dups.size() < 20) dups.push_back(fmt::format("{} got QoS 2 {} {}#{} seq {} {} times", s->id(), pub, topic, conn, seq, n));
-      if (n > 1 && a->qos == 1) r.qos1_duplicates += n - 1;
+      if (n > 1 && a->qos == 1) r.counts.qos1_duplicates += n - 1;
     }
   }
   for (auto& l : lost) r.violations.push_back("LOST: " + l);
@@ -445,6 +445,23 @@ void Scenario::check(RunResult& r) {
 }
 
 }  // namespace
+
+RunCounts& RunCounts::operator+=(const RunCounts& o) {
+  events += o.events;
+  virtual_seconds += o.virtual_seconds;
+  accepted += o.accepted;
+  owed += o.owed;
+  exempt += o.exempt;
+  receipts += o.receipts;
+  qos1_duplicates += o.qos1_duplicates;
+  takeovers += o.takeovers;
+  migrations += o.migrations;
+  fenced += o.fenced;
+  superseded += o.superseded;
+  stale_discarded += o.stale_discarded;
+  faults += o.faults;
+  return *this;
+}
 
 RunResult run_handoff_simulation(const RunOptions& options) {
   Scenario s(options);

@@ -23,15 +23,21 @@ struct RunOptions {
   bool verbose = false;
 };
 
+// What a run did (summed over runs by the CLI).
+struct RunCounts {
+  std::uint64_t events = 0;
+  double virtual_seconds = 0;
+  std::uint64_t accepted = 0, owed = 0, exempt = 0, receipts = 0, qos1_duplicates = 0;
+  std::uint64_t takeovers = 0, migrations = 0, fenced = 0, superseded = 0, stale_discarded = 0, faults = 0;
+  RunCounts& operator+=(const RunCounts& o);
+};
+
 struct RunResult {
   std::uint64_t seed = 0;
   std::string profile;
   std::vector<std::string> violations;
   std::vector<std::string> trace_tail;  // the last lines of the run's trace (on violation)
-  std::uint64_t events = 0;
-  double virtual_seconds = 0;
-  std::uint64_t accepted = 0, owed = 0, exempt = 0, receipts = 0, qos1_duplicates = 0;
-  std::uint64_t takeovers = 0, migrations = 0, fenced = 0, superseded = 0, stale_discarded = 0, faults = 0;
+  RunCounts counts;
   bool ok() const { return violations.empty(); }
 };
 

@@ -32,9 +32,8 @@ int main(int argc, char** argv) {
     seeds = 1;
   }
   const auto start = std::chrono::steady_clock::now();
-  std::uint64_t ran = 0, failed = 0, events = 0, accepted = 0, owed = 0, exempt = 0, takeovers = 0, migrations = 0,
-                fenced = 0, superseded = 0, stale = 0, faults = 0, dup1 = 0;
-  double vsec = 0;
+  std::uint64_t ran = 0, failed = 0;
+  tidemq::sim::RunCounts total;
   for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
     if (time_limit > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > time_limit) break;
     tidemq::sim::RunOptions o;
@@ -43,21 +42,11 @@ int main(int argc, char** argv) {
     o.verbose = verbose && replay;
     auto r = tidemq::sim::run_handoff_simulation(o);
     ++ran;
-    events += r.events;
-    accepted += r.accepted;
-    owed += r.owed;
-    exempt += r.exempt;
-    takeovers += r.takeovers;
-    migrations += r.migrations;
-    fenced += r.fenced;
-    superseded += r.superseded;
-    stale += r.stale_discarded;
-    faults += r.faults;
-    dup1 += r.qos1_duplicates;
-    vsec += r.virtual_seconds;
+    total += r.counts;
     if (list)
-      fmt::print("seed {} {}: {} events, {} accepted, {} owed, {} takeovers, {} migrations, {}\n", r.seed, r.profile, r.events,
-                 r.accepted, r.owed, r.takeovers, r.migrations, r.ok() ? "ok" : "VIOLATION");
+      fmt::print("seed {} {}: {} events, {} accepted, {} owed, {} takeovers, {} migrations, {}\n", r.seed, r.profile,
+                 r.counts.events, r.counts.accepted, r.counts.owed, r.counts.takeovers, r.counts.migrations,
+                 r.ok() ? "ok" : "VIOLATION");
     if (!r.ok()) {
       ++failed;
       fmt::print("VIOLATION seed {} profile {} ({} violation(s)):\n", r.seed, r.profile, r.violations.size());
@@ -76,7 +65,7 @@ int main(int argc, char** argv) {
       "handoff simulation: {} seed(s) from {} ({}), {} violating; {:.1f} s wall, {:.0f} s virtual, {} events; "
       "{} faults, {} takeovers, {} migrations ({} fenced, {} superseded), {} stale copies discarded; "
       "{} messages accepted, {} owed deliveries checked, {} exempt, {} QoS 1 duplicates\n",
-      ran, first, profile, failed, wall, vsec, events, faults, takeovers, migrations, fenced, superseded, stale, accepted,
-      owed, exempt, dup1);
+      ran, first, profile, failed, wall, total.virtual_seconds, total.events, total.faults, total.takeovers, total.migrations,
+      total.fenced, total.superseded, total.stale_discarded, total.accepted, total.owed, total.exempt, total.qos1_duplicates);
   return failed ? 1 : 0;
 }

@@ -170,38 +170,28 @@ void SimClient::connect_to(SimNode& n) {
   send(c);
 }
 
-void SimClient::drop_and_reconnect(Duration notice, SimNode& next) {
-  if (!conn_) return;
+bool SimClient::abandon(Duration notice, const char* what) {
+  if (!conn_) return false;
   ++rec_.drops;
-  w_.trace(fmt::format("client {} drops its connection to {} (noticed after {} us)", id_, conn_->node().name(),
+  w_.trace(fmt::format("client {} {} {} (noticed after {} us)", id_, what, conn_->node().name(),
                        std::chrono::duration_cast<std::chrono::microseconds>(notice).count()));
   conn_->drop(notice);
   conn_.reset();
   state_ = State::idle;
   outgoing_.clear();  // a publisher without a session forgets what it had not got acknowledged
-  connect_to(next);
+  return true;
+}
+
+void SimClient::drop_and_reconnect(Duration notice, SimNode& next) {
+  if (abandon(notice, "drops its connection to")) connect_to(next);
 }
 
 void SimClient::drop_and_reconnect_later(Duration after) {
-  if (!conn_) return;
-  ++rec_.drops;
-  conn_->drop(0ns);
-  conn_.reset();
-  state_ = State::idle;
-  outgoing_.clear();
-  reconnect_anywhere(after);
+  if (abandon(0ns, "loses its connection with")) reconnect_anywhere(after);
 }
 
 void SimClient::go_offline(Duration notice, Duration away) {
-  if (!conn_) return;
-  ++rec_.drops;
-  w_.trace(fmt::format("client {} goes offline from {} for {} ms", id_, conn_->node().name(),
-                       std::chrono::duration_cast<std::chrono::milliseconds>(away).count()));
-  conn_->drop(notice);
-  conn_.reset();
-  state_ = State::idle;
-  outgoing_.clear();
-  reconnect_anywhere(away);
+  if (abandon(notice, "goes offline for a while from")) reconnect_anywhere(away);
 }
 
 void SimClient::reconnect_anywhere(Duration after) {

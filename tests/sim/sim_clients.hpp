@@ -121,6 +121,8 @@ class SimClient {
  private:
   enum class State { idle, connecting, connected };
   void send(const mqtt::Packet& p);
+  // Leaves the current connection without DISCONNECT (the node notices after `notice`).
+  bool abandon(Duration notice, const char* what);
   void subscribe();
   void on_connack(const mqtt::Connack& a);
   void on_publish(const mqtt::Publish& p);
