@@ -1,4 +1,4 @@
-// The rebalance plugin's lines of GET /metrics (Prometheus text, issue 5).
+// The rebalance plugin's lines of GET /metrics (Prometheus text).
 #pragma once
 
 #include <string>

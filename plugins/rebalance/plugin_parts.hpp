@@ -17,7 +17,7 @@ namespace tidemq::rebalance {
 struct PluginParts {
   plugin::PluginContext* ctx = nullptr;
   std::unique_ptr<EvictionAgent> agent;
-  std::unique_ptr<RateLimiter> limiter;  // the node's one eviction limiter (issue 5)
+  std::unique_ptr<RateLimiter> limiter;  // the node's one eviction limiter
   std::unique_ptr<EvacuationCoordinator> evacuation;
   std::unique_ptr<RebalanceCoordinator> rebalance;
 

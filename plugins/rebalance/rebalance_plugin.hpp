@@ -1,4 +1,4 @@
-// The rebalance plugin: node evacuation and cluster rebalance (issue 5). This is its entry point;
+// The rebalance plugin: node evacuation and cluster rebalance. This is its entry point;
 // the pieces live in agent/ (the node's eviction agent) and core/ (pure logic: options, balance
 // maths, rate limiter, state machines, the evacuation file).
 #pragma once

@@ -27,12 +27,16 @@ constexpr const char* kTakeover = "handoff.takeover.v1";  // taker → owner {c,
 constexpr const char* kTaken = "handoff.taken.v1";        // ← {r, snapshot | none | superseded | redirect}
 constexpr const char* kImport = "handoff.import.v1";      // source → target {r, items: [{s, e}...]}
 constexpr const char* kImported = "handoff.imported.v1";  // ← {r, results: [{e, queued, inflight} | {error}]}
+// The window's messages travel in batches: {items: [{...}, ...]}, one item per session.
 constexpr const char* kRouted = "handoff.routed.v1";      // new owner → old {c, e, marks: [...]}
-constexpr const char* kBarrier = "handoff.barrier.v1";    // new owner → others {c, e, old}
-constexpr const char* kMark = "handoff.mark.v1";          // others → old and new owner {c, e[, of]}
+constexpr const char* kBarrier = "handoff.barrier.v1";    // new owner → others {c, e, old, ended}
+constexpr const char* kMark = "handoff.mark.v1";          // others → old and new owner {c, e[, of | unreached]}
 constexpr const char* kEnd = "handoff.end.v1";            // old owner → new {c, e}
 constexpr const char* kEnded = "handoff.ended.v1";        // old owner → others {c, e}
 constexpr const char* kFlushed = "handoff.flushed.v1";    // others → new owner {c, e}
+bool is_window_message(const std::string& m) {
+  return m == kRouted || m == kBarrier || m == kMark || m == kEnd || m == kEnded || m == kFlushed;
+}
 
 struct BadArgs : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -213,6 +217,40 @@ struct SessionHandoff::Impl {
       out += fmt::format(" leaving(to={} frozen={} e={} routed={} awaited={} ending={})", t.leaving->to, t.leaving->frozen,
                          t.leaving->epoch, t.leaving->routed, t.leaving->awaited.size(), t.leaving->ending);
     return out + fmt::format(" deferred={}", t.deferred.size());
+  }
+
+  // ---- batching ---------------------------------------------------------------------------------
+
+  // Window messages wait here until the current event is handled, then leave one per (node,
+  // method). Sending later than asked is always safe: each of them only has to come after
+  // something that was sent before it was asked for.
+  std::map<std::pair<std::string, std::string>, Json> outbox;
+  void window(const std::string& node, const char* method, Json item) {
+    auto [it, _] = outbox.try_emplace({node, method}, Json::array());
+    it->second.push_back(std::move(item));
+  }
+  void flush_window() {
+    for (auto& [key, items] : std::exchange(outbox, {})) env.send(key.first, key.second, Json{{"items", std::move(items)}});
+  }
+
+  // One wait for the data threads serves every request made before it started; requests made
+  // while one is under way wait for the next.
+  std::vector<std::function<void()>> quiesce_covered, quiesce_next;
+  bool quiescing = false;
+  void after_data_threads(std::function<void()> then) {
+    quiesce_next.push_back(std::move(then));
+    if (!quiescing) start_quiesce();
+  }
+  void start_quiesce() {
+    quiescing = true;
+    quiesce_covered = std::exchange(quiesce_next, {});
+    env.quiesce([this] {
+      auto ready = std::exchange(quiesce_covered, {});
+      quiescing = false;
+      for (auto& f : ready) f();
+      if (!quiesce_next.empty()) start_quiesce();
+      flush_window();
+    });
   }
 
   Impl(HandoffEnv& e, core::Broker& b, HandoffSettings settings)
@@ -462,7 +500,7 @@ struct SessionHandoff::Impl {
       // A newer copy is here already (the client was told its session was gone, or took it by
       // another way): this one is dropped, and its old node is released at once.
       ++stats.stale_copies_discarded;
-      env.send(from, kRouted, Json{{"c", k.c}, {"e", k.epoch}, {"marks", Json::array()}});
+      window(from, kRouted, Json{{"c", k.c}, {"e", k.epoch}, {"marks", Json::array()}});
       return refuse(id, "a newer copy is here already");
     }
     if (t.leaving && t.leaving->frozen) {
@@ -477,7 +515,7 @@ struct SessionHandoff::Impl {
       discard_stale(k.c, *mine);  // ours is older
     }
     if (!arrive(k.c, t, std::move(snap), from, k.epoch)) {
-      env.send(from, kRouted, Json{{"c", k.c}, {"e", k.epoch}, {"marks", Json::array()}});  // release its relay
+      window(from, kRouted, Json{{"c", k.c}, {"e", k.epoch}, {"marks", Json::array()}});  // release its relay
       return refuse(id, "the session could not be imported");
     }
     ++stats.takeovers_in;
@@ -521,6 +559,7 @@ struct SessionHandoff::Impl {
     if (!t || t->attaching == 0) return;
     if (--t->attaching == 0) t->attaching_epoch = 0;
     settle(c);
+    flush_window();
   }
 
   // ---- the handoff window ------------------------------------------------------------------
@@ -538,18 +577,18 @@ struct SessionHandoff::Impl {
     env.flush_routes();
     // Publishes that matched before the session was subscribed here may still be on their way to
     // the old copy only: the announcement waits for them.
-    env.quiesce([this, c, from, epoch, marks] {
+    after_data_threads([this, c, from, epoch, marks] {
       Tracked* t = find(c);
       if (!t || !t->arriving || t->arriving->epoch != epoch) return;
       if (env.is_running(from)) {
         Json names = Json::array();
         for (const auto& n : marks) names.push_back(n);
-        env.send(from, kRouted, Json{{"c", c}, {"e", epoch}, {"marks", std::move(names)}});
+        window(from, kRouted, Json{{"c", c}, {"e", epoch}, {"marks", std::move(names)}});
       }
       // If the old owner relays no more already, the third nodes need not wait for its `ended`.
       const bool ended = t->arriving->ended;
       for (const auto& n : t->arriving->marks)
-        if (env.is_running(n)) env.send(n, kBarrier, Json{{"c", c}, {"e", epoch}, {"old", from}, {"ended", ended}});
+        if (env.is_running(n)) window(n, kBarrier, Json{{"c", c}, {"e", epoch}, {"old", from}, {"ended", ended}});
     });
     return true;
   }
@@ -625,7 +664,7 @@ struct SessionHandoff::Impl {
     t = find(c);
     if (t && t->arriving && t->arriving->epoch == e && t->arriving->marks.contains(from)) {
       if (flag(a, "unreached") && env.is_running(t->arriving->from))
-        env.send(t->arriving->from, kMark, Json{{"c", c}, {"e", e}, {"of", from}});
+        window(t->arriving->from, kMark, Json{{"c", c}, {"e", e}, {"of", from}});
       gate_event(c, *t, WindowEvent::mark, from);
     }
   }
@@ -636,14 +675,14 @@ struct SessionHandoff::Impl {
     l.ending = true;
     // Publishes here that matched before the new owner's routes arrived relay through the old
     // copy: they must have finished before it stops.
-    env.quiesce([this, c, epoch = l.epoch] {
+    after_data_threads([this, c, epoch = l.epoch] {
       Tracked* t = find(c);
       if (!t || !t->leaving || t->leaving->epoch != epoch || !t->leaving->ending) return;
       Leaving& l = *t->leaving;
       const std::string to = l.to;
-      sessions.end_relay(l.old, [&] {
-        if (env.is_running(to)) env.send(to, kEnd, Json{{"c", c}, {"e", epoch}});
-      });
+      sessions.end_relay(l.old, {});
+      // Every relayed delivery of this copy is on the link already: the end marker follows them.
+      if (env.is_running(to)) window(to, kEnd, Json{{"c", c}, {"e", epoch}});
       tell_ended(c, epoch, l.others);
       ++stats.relays_ended;
       t->leaving.reset();
@@ -654,7 +693,7 @@ struct SessionHandoff::Impl {
   // The relay stopped (or its new node went down): the third nodes flush to the new node.
   void tell_ended(const core::ClientId& c, Epoch epoch, const std::set<std::string>& others) {
     for (const auto& n : others)
-      if (env.is_running(n)) env.send(n, kEnded, Json{{"c", c}, {"e", epoch}});
+      if (env.is_running(n)) window(n, kEnded, Json{{"c", c}, {"e", epoch}});
   }
 
   void on_end(const std::string& from, const Json& a) {
@@ -664,7 +703,7 @@ struct SessionHandoff::Impl {
     if (!t || !t->arriving || t->arriving->epoch != e || t->arriving->from != from || t->arriving->ended) return;
     // The third nodes may not hear it from the old owner (no link to it): tell them too.
     for (const auto& x : t->arriving->flushes)
-      if (env.is_running(x)) env.send(x, kEnded, Json{{"c", c}, {"e", e}});
+      if (env.is_running(x)) window(x, kEnded, Json{{"c", c}, {"e", e}});
     gate_event(c, *t, WindowEvent::end, from);
   }
 
@@ -686,12 +725,12 @@ struct SessionHandoff::Impl {
     // Publishes in progress here may still use the route table from before the new owner's
     // routes: the marks follow them. Without a link to the old owner, the new owner passes the
     // mark on for this node.
-    env.quiesce([this, c, e, old, ended, to = from] {
+    after_data_threads([this, c, e, old, ended, to = from] {
       const bool reached = env.is_running(old);
-      if (reached) env.send(old, kMark, Json{{"c", c}, {"e", e}});
+      if (reached) window(old, kMark, Json{{"c", c}, {"e", e}});
       if (!env.is_running(to)) return;
-      env.send(to, kMark, Json{{"c", c}, {"e", e}, {"unreached", !reached}});
-      if (ended) env.send(to, kFlushed, Json{{"c", c}, {"e", e}});
+      window(to, kMark, Json{{"c", c}, {"e", e}, {"unreached", !reached}});
+      if (ended) window(to, kFlushed, Json{{"c", c}, {"e", e}});
     });
   }
 
@@ -711,8 +750,8 @@ struct SessionHandoff::Impl {
     const auto [c, e] = it->first;
     const std::string to = it->second.second;
     barriers.erase(it);
-    env.quiesce([this, c, e, to] {
-      if (env.is_running(to)) env.send(to, kFlushed, Json{{"c", c}, {"e", e}});
+    after_data_threads([this, c, e, to] {
+      if (env.is_running(to)) window(to, kFlushed, Json{{"c", c}, {"e", e}});
     });
   }
 
@@ -813,7 +852,7 @@ struct SessionHandoff::Impl {
       if (a.contains("results") && a["results"].is_array())
         for (const auto& r : a["results"])
           if (r.is_object() && r.contains("c") && r["c"].is_string() && r.contains("e") && r["e"].is_number_unsigned())
-            env.send(from, kEnd, Json{{"c", r["c"]}, {"e", r["e"]}});
+            window(from, kEnd, Json{{"c", r["c"]}, {"e", r["e"]}});
       return;
     }
     ImportSent req = std::move(it->second);
@@ -827,7 +866,7 @@ struct SessionHandoff::Impl {
         // Resolved already (the copy went to a connect instead, or was fenced): if the target
         // committed all the same, its window waits for this node's end marker. Nothing follows.
         if (r && r->is_object() && r->contains("e") && (*r)["e"].is_number_unsigned())
-          env.send(from, kEnd, Json{{"c", c}, {"e", (*r)["e"].get<Epoch>()}});
+          window(from, kEnd, Json{{"c", c}, {"e", (*r)["e"].get<Epoch>()}});
         continue;
       }
       if (r && r->is_object() && r->contains("e") && (*r)["e"].is_number_unsigned()) {
@@ -1202,7 +1241,7 @@ struct SessionHandoff::Impl {
         // node of the same name would never send one): this node tells them instead.
         const Epoch e = t->arriving->epoch;
         for (const auto& x : t->arriving->flushes)
-          if (env.is_running(x)) env.send(x, kEnded, Json{{"c", c}, {"e", e}});
+          if (env.is_running(x)) window(x, kEnded, Json{{"c", c}, {"e", e}});
         gate_event(c, *t, WindowEvent::end, node);
       }
       t = find(c);
@@ -1213,7 +1252,7 @@ struct SessionHandoff::Impl {
         const std::string from = t->arriving->from;
         const Epoch e = t->arriving->epoch;
         gate_event(c, *t, WindowEvent::mark, node);
-        if (env.is_running(from)) env.send(from, kMark, Json{{"c", c}, {"e", e}, {"of", node}});
+        if (env.is_running(from)) window(from, kMark, Json{{"c", c}, {"e", e}, {"of", node}});
       }
       t = find(c);
       if (t && t->leaving) {
@@ -1266,6 +1305,30 @@ struct SessionHandoff::Impl {
   }
 
   void dispatch(const std::string& from, const std::string& method, const Json& a) {
+    if (is_window_message(method)) {
+      for (const auto& item : list(a, "items")) {
+        try {
+          if (!item.is_object()) throw BadArgs("an item is not an object");
+          dispatch_window(from, method, item);
+        } catch (const std::exception&) {
+          ++stats.bad_messages;  // one bad item spoils no other
+        }
+      }
+      return;
+    }
+    dispatch_other(from, method, a);
+  }
+
+  void dispatch_window(const std::string& from, const std::string& method, const Json& a) {
+    if (method == kRouted) return on_routed(from, a);
+    if (method == kBarrier) return on_barrier(from, a);
+    if (method == kMark) return on_mark(from, a);
+    if (method == kEnd) return on_end(from, a);
+    if (method == kEnded) return on_ended(from, a);
+    if (method == kFlushed) return on_flushed(from, a);
+  }
+
+  void dispatch_other(const std::string& from, const std::string& method, const Json& a) {
     if (method == kLocate) return on_locate(from, a);
     if (method == kLocated) return on_located(a);
     if (method == kOwned) return on_owned(a);
@@ -1283,12 +1346,6 @@ struct SessionHandoff::Impl {
     }
     if (method == kAdopt) return on_adopt(a);
     if (method == kStale) return on_stale(a);
-    if (method == kRouted) return on_routed(from, a);
-    if (method == kBarrier) return on_barrier(from, a);
-    if (method == kMark) return on_mark(from, a);
-    if (method == kEnd) return on_end(from, a);
-    if (method == kEnded) return on_ended(from, a);
-    if (method == kFlushed) return on_flushed(from, a);
     ++stats.bad_messages;
   }
 };
@@ -1301,10 +1358,12 @@ void SessionHandoff::set_audit_sink(MigrationAuditSink sink) { impl_->audit = st
 
 void SessionHandoff::connect(const core::ClientId& c, bool clean, std::function<void(core::LocateResult)> done) {
   impl_->connect(c, clean, std::move(done));
+  impl_->flush_window();
 }
 
 void SessionHandoff::migrate(std::vector<core::ClientId> cids, const std::string& node, MigrationDone done) {
   impl_->migrate(std::move(cids), node, std::move(done));
+  impl_->flush_window();
 }
 
 bool SessionHandoff::handles(const std::string& method) { return method.rfind("handoff.", 0) == 0; }
@@ -1316,11 +1375,18 @@ void SessionHandoff::on_message(const std::string& from, const std::string& meth
   } catch (const std::exception&) {
     ++impl_->stats.bad_messages;  // a malformed message changes nothing
   }
+  impl_->flush_window();
 }
 
-void SessionHandoff::node_down(const std::string& node) { impl_->node_down(node); }
+void SessionHandoff::node_down(const std::string& node) {
+  impl_->node_down(node);
+  impl_->flush_window();
+}
 void SessionHandoff::rehome() { impl_->rehome(); }
-void SessionHandoff::tick() { impl_->tick(); }
+void SessionHandoff::tick() {
+  impl_->tick();
+  impl_->flush_window();
+}
 
 void SessionHandoff::session_ended(const core::ClientId& c, Epoch epoch) {
   const std::string h = impl_->home(c);

@@ -1,4 +1,4 @@
-"""Multi-node helpers for the cluster tests (issue 4).
+"""Multi-node helpers for the cluster tests.
 
 Node i of a test cluster is a real `tidemq` process named tidemq<i>@127.0.0.<i>;
 every listener of it (MQTT, admin HTTP, cluster) binds on 127.0.0.<i>, each on

@@ -1,4 +1,4 @@
-"""Admin HTTP API (issue 3): authentication (Basic, API keys, failed-login rate
+"""Admin HTTP API: authentication (Basic, API keys, failed-login rate
 limit), request limits and errors, and every v4 endpoint against a real node
 driven by real MQTT clients.
 

@@ -1,4 +1,4 @@
-"""Cluster (issue 4): three nodes form a cluster from their static seeds; the admin
+"""Cluster: three nodes form a cluster from their static seeds; the admin
 API of every node shows every member (/api/v4/nodes, /api/v4/nodes/{node},
 /api/v4/nodes/{node}/stats, /api/v4/cluster) and finds a client on any node;
 `tidemq_ctl cluster status` on every node lists all three.

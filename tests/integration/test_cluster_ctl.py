@@ -1,4 +1,4 @@
-"""`tidemq_ctl cluster status | join <node> | leave` (issue 4) and the admin API
+"""`tidemq_ctl cluster status | join <node> | leave` and the admin API
 behind them (GET /api/v4/cluster, POST /api/v4/cluster/join, POST
 /api/v4/cluster/leave).
 

@@ -1,4 +1,4 @@
-"""Cluster failures (issue 4): a node killed with kill -9 is noticed within
+"""Cluster failures: a node killed with kill -9 is noticed within
 cluster.down_after missed heartbeats (reported Stopped, its routes dropped) and
 rejoins when restarted; a node with a wrong cookie is refused (and both sides
 log it); a node with the default cookie refuses to cluster unless

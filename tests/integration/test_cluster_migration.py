@@ -1,4 +1,4 @@
-"""Session migration (issue 4): the primitive that evacuation and rebalance use to
+"""Session migration: the primitive that evacuation and rebalance use to
 move an offline session from node A to node B without a client, exposed as
 POST /api/v4/clients/{clientid}/migrate {"node": B} on A.  After the move the
 session lives on B, keeps queueing there, and a client connecting to any node

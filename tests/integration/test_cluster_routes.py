@@ -1,4 +1,4 @@
-"""Cluster routes (issue 4): a publish on one node reaches the subscribers of every
+"""Cluster routes: a publish on one node reaches the subscribers of every
 node — QoS 0/1/2, MQTT 3.1.1 and 5 (paho and mosquitto_pub/mosquitto_sub),
 wildcards, `$` topics, several matching subscribers on one node (each gets each
 message once), retained messages, and a shared group spread over the three

@@ -1,4 +1,4 @@
-"""Cross-node takeover (issue 4): a client id is known cluster-wide; connecting on
+"""Cross-node takeover: a client id is known cluster-wide; connecting on
 node B with the client id of a session living on node A takes it over — the old
 connection (if any) gets DISCONNECT 0x8E, the session (subscriptions, inflight
 messages with their packet ids, queued messages) moves to B, CONNACK has session

@@ -1,4 +1,4 @@
-"""tidemq_ctl end to end (issue 3): every command against a real node with real
+"""tidemq_ctl end to end: every command against a real node with real
 MQTT clients, its output and exit codes (0 ok, 1 command failed, 2 usage), and
 how it finds the node: --url/--user/--password > TIDEMQ_CTL_* > -c config file.
 

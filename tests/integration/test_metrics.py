@@ -1,4 +1,4 @@
-"""GET /metrics (issue 3): Prometheus text exposition, parsed by the real parser
+"""GET /metrics: Prometheus text exposition, parsed by the real parser
 (Debian python3-prometheus-client), values that follow what real clients do,
 and its authentication (management.metrics_auth)."""
 
@@ -36,7 +36,7 @@ FAMILIES = {
     "tidemq_uptime_seconds": "gauge",
     "tidemq_process_resident_memory_bytes": "gauge",
     "tidemq_process_open_fds": "gauge",
-    # the rebalance plugin (issue 5)
+    # the rebalance plugin
     "tidemq_rebalance_state": "gauge",
     "tidemq_rebalance_connections_evicted": "counter",
     "tidemq_rebalance_sessions_migrated": "counter",

@@ -1,4 +1,4 @@
-"""Cluster rebalance (issue 5, spec §2) on real nodes: a coordinator splits the
+"""Cluster rebalance (spec §2) on real nodes: a coordinator splits the
 nodes into donors and recipients, donors evict connections (clients reconnect
 elsewhere, as they would through a load balancer) and then migrate offline
 sessions, until the counts are within the thresholds; the total is unchanged.

@@ -1,5 +1,5 @@
 """`tidemq_ctl rebalance start|stop|node-status|status|plan` and `tidemq_ctl
-eviction status` (issue 5, spec §7 with D7, D17, D18).
+eviction status` (spec §7 with D7, D17, D18).
 
 - against a fake admin API: every text of spec §7.2 byte for byte (start, stop,
   node-status for an evacuation, a donor and a coordinator, global status with

@@ -1,4 +1,4 @@
-"""Node evacuation (issue 5, spec §3) on a real 3-node cluster: the evacuated node
+"""Node evacuation (spec §3) on a real 3-node cluster: the evacuated node
 refuses new CONNECTs (MQTT 5: CONNACK 0x9C + Server Reference; 3.1.1: return code
 3), disconnects its clients (MQTT 5: DISCONNECT 0x9C + Server Reference; 3.1.1: a
 close), migrates the sessions that are left to the `migrate_to` nodes with their

@@ -1,4 +1,4 @@
-"""Evacuation behind a real HAProxy (issue 5, spec §6.4): HAProxy balances MQTT over three
+"""Evacuation behind a real HAProxy (spec §6.4): HAProxy balances MQTT over three
 nodes and health-checks each with `GET /api/v4/load_rebalance/availability_check` on its
 admin port, as the EMQX 4.4 docs set it up. An evacuated node answers 503 from the start of
 its `wait_health_check`, so HAProxy takes it out of rotation before it refuses anyone; its

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Eviction pacing benchmark (issue 5): how evenly does an evacuation spread its
+"""Eviction pacing benchmark: how evenly does an evacuation spread its
 connection evictions over each second?
 
 Starts one tidemq node on loopback, connects `--clients` MQTT 5 clients, starts an

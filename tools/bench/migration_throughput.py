@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Session migration benchmark (issue 5): how fast does an evacuation move offline
+"""Session migration benchmark: how fast does an evacuation move offline
 sessions to another node, and does any QoS 1 message get lost on the way?
 
 Starts two clustered tidemq nodes on 127.0.0.1 and 127.0.0.2, creates `--sessions`

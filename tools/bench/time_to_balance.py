@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Rebalance benchmark (issue 5): how long does a cluster rebalance take to even out
+"""Rebalance benchmark: how long does a cluster rebalance take to even out
 connections, against the ideal `wait_health_check + conn phase + wait_takeover + session phase`?
 
 Starts `--nodes` clustered tidemq nodes on 127.0.0.1..N, connects a `tidemq_bench fleet`

@@ -1,4 +1,4 @@
-// tidemq_ctl rebalance start|stop|node-status|status|plan and tidemq_ctl eviction status (issue 5):
+// tidemq_ctl rebalance start|stop|node-status|status|plan and tidemq_ctl eviction status:
 // the emqx_ctl texts of spec §7 byte for byte, with the exit codes of D7 (0 done, 1 an error line on
 // stderr, 2 usage), through the node's v4 API:
 //   start --evacuation ... → POST /api/v4/load_rebalance/{this node}/evacuation/start

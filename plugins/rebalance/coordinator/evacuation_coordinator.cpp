@@ -69,7 +69,7 @@ void EvacuationCoordinator::run(Commands cmds) {
       session_pacer_.stop();
       session_pacer_.reset_attempts();
     } else if (auto* ec = std::get_if<cmd::EvictConnections>(&c)) {
-      // The FSM asks once per tick; the pacer spreads the batch over the second (issue 5). With
+      // The FSM asks once per tick; the pacer spreads the batch over the second. With
       // least_loaded it waits (up to 2 s) for the first loads, so nobody gets the static fallback.
       std::function<bool()> hold;
       if (fsm_.options().redirect_least_loaded) {

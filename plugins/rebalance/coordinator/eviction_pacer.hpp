@@ -1,5 +1,5 @@
 // Releases a batch of connection evictions through the node's rate limiter in 10 ms steps, so a
-// tick's batch is spread over the second instead of leaving at once (issue 5). Control thread.
+// tick's batch is spread over the second instead of leaving at once. Control thread.
 #pragma once
 
 #include <cstdint>

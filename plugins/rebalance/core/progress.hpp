@@ -1,4 +1,4 @@
-// Progress (0–100) and ETA of the current phase, as shown in status (issue 5 "Beyond EMQX").
+// Progress (0–100) and ETA of the current phase, as shown in status (beyond EMQX).
 #pragma once
 
 #include <chrono>

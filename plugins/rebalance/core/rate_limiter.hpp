@@ -1,4 +1,4 @@
-// The node's one eviction rate limiter (issue 5): a token bucket shared by connection and
+// The node's one eviction rate limiter: a token bucket shared by connection and
 // session eviction, from evacuation and rebalance alike. Tokens accrue continuously (nanosecond
 // resolution) and the bucket holds at most `burst` tokens, by default 1/20 s worth (at least 1).
 // A consumer that asks often (every 10 ms, say) therefore evicts evenly over each second: at rate

@@ -1,4 +1,4 @@
-// The dry run of a rebalance (issue 5 "Beyond EMQX": `tidemq_ctl rebalance plan`, `POST
+// The dry run of a rebalance (beyond EMQX: `tidemq_ctl rebalance plan`, `POST
 // .../{node}/plan`): donors, recipients, what each node is expected to give or receive and the
 // projected duration at the given rates, from one set of counts, changing nothing. It assumes
 // evicted clients reconnect evenly to the recipients and uses the same maths as the state

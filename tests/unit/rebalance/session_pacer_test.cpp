@@ -29,7 +29,7 @@ struct PacerFixture {
 
 }  // namespace
 
-TEST_CASE("session pacer: a tick's batch moves at the rate, spread over the second (issue 5)",
+TEST_CASE("session pacer: a tick's batch moves at the rate, spread over the second",
           "[unit][rebalance][pacer]") {
   PacerFixture f(2000);
   std::optional<SessionPacer::Report> report;
