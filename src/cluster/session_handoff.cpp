@@ -131,6 +131,8 @@ struct SessionHandoff::Impl {
     core::SessionSnapshot frozen_snapshot;
     Epoch from_epoch = 0;
     std::uint64_t run = 0;
+    std::uint64_t request = 0;         // the import request carrying it (answers to others are not ours)
+    std::uint64_t fence = 0;           // the last fence request
     bool fencing = false;
     bool target_lost = false;          // the link to the target went down since the import was sent
     // relaying, once the target owns it
@@ -779,6 +781,8 @@ struct SessionHandoff::Impl {
   void send_import(Outgoing& out) {
     if (out.cids.empty()) return;
     const std::uint64_t r = next_id++;
+    for (const auto& c : out.cids)
+      if (Tracked* t = find(c); t && t->leaving && t->leaving->frozen) t->leaving->request = r;
     imports_sent[r] = ImportSent{out.to, std::move(out.cids), env.now() + s.rpc_timeout, false};
     env.send(out.to, kImport, Json{{"r", r}, {"items", std::move(out.items)}});
     out = Outgoing{out.to};
@@ -855,6 +859,7 @@ struct SessionHandoff::Impl {
             window(from, kEnd, Json{{"c", r["c"]}, {"e", r["e"]}});
       return;
     }
+    const std::uint64_t request = it->first;
     ImportSent req = std::move(it->second);
     imports_sent.erase(it);
     const Json* results = a.contains("results") && a["results"].is_array() ? &a["results"] : nullptr;
@@ -862,7 +867,7 @@ struct SessionHandoff::Impl {
       const core::ClientId& c = req.cids[i];
       Tracked* t = find(c);
       const Json* r = results && i < results->size() ? &(*results)[i] : nullptr;
-      if (!t || !t->leaving || !t->leaving->frozen || t->leaving->to != from) {
+      if (!t || !t->leaving || !t->leaving->frozen || t->leaving->to != from || t->leaving->request != request) {
         // Resolved already (the copy went to a connect instead, or was fenced): if the target
         // committed all the same, its window waits for this node's end marker. Nothing follows.
         if (r && r->is_object() && r->contains("e") && (*r)["e"].is_number_unsigned())
@@ -914,6 +919,7 @@ struct SessionHandoff::Impl {
   void ask_fence(const core::ClientId& c, Tracked& t) {
     t.leaving->fencing = true;
     const std::uint64_t r = next_id++;
+    t.leaving->fence = r;
     const std::string h = home(c);
     fences_sent[r] = FenceSent{c, h, t.leaving->from_epoch};
     env.send(h, kFence, Json{{"c", c}, {"n", self()}, {"e", t.leaving->from_epoch}, {"r", r}});
@@ -922,10 +928,11 @@ struct SessionHandoff::Impl {
   void on_fenced(const Json& a) {
     auto it = fences_sent.find(u64(a, "r"));
     if (it == fences_sent.end()) return;
+    const std::uint64_t it_id = it->first;
     FenceSent f = std::move(it->second);
     fences_sent.erase(it);
     Tracked* t = find(f.c);
-    if (!t || !t->leaving || !t->leaving->frozen || t->leaving->from_epoch != f.epoch) return;
+    if (!t || !t->leaving || !t->leaving->frozen || t->leaving->fence != it_id) return;  // another attempt's
     Leaving& l = *t->leaving;
     l.fencing = false;
     if (flag(a, "not_home")) {
