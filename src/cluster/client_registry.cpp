@@ -102,6 +102,12 @@ void ClientRegistry::release(const std::string& client_id, const std::string& no
 std::optional<Ownership> ClientRegistry::adopt(const std::string& client_id, const Ownership& owner) {
   auto [it, inserted] = entries_.try_emplace(client_id, Entry{owner, owner.epoch});
   if (inserted || it->second.holder == owner) return std::nullopt;
+  // The same node at another epoch: a node holds one copy, so it is that copy; keep the newer epoch.
+  if (it->second.holder.node == owner.node) {
+    it->second.holder.epoch = std::max(it->second.holder.epoch, owner.epoch);
+    it->second.ticket = std::max(it->second.ticket, owner.epoch);
+    return std::nullopt;
+  }
   if (newer(owner, it->second.holder)) {
     Ownership loser = std::exchange(it->second.holder, owner);
     it->second.ticket = std::max(it->second.ticket, owner.epoch);

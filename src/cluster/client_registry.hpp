@@ -63,7 +63,8 @@ class ClientRegistry {
   // The session ended at `node`; ignored unless `node` at `epoch` is still the holder.
   void release(const std::string& client_id, const std::string& node, Epoch epoch);
   // Re-registration after a membership change. The newer ownership stays; the other one is
-  // returned: its node holds a stale copy and must be told.
+  // returned: its node holds a stale copy and must be told. (The same node at another epoch is
+  // the same copy: the newer epoch stays, nobody is told.)
   std::optional<Ownership> adopt(const std::string& client_id, const Ownership& owner);
 
   std::optional<Ownership> owner(const std::string& client_id) const;

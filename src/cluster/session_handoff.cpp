@@ -133,6 +133,7 @@ struct SessionHandoff::Impl {
     std::uint64_t run = 0;
     std::uint64_t request = 0;         // the import request carrying it (answers to others are not ours)
     std::uint64_t fence = 0;           // the last fence request
+    bool refused = false;              // the target refused it while a fence was under way
     bool fencing = false;
     bool target_lost = false;          // the link to the target went down since the import was sent
     // relaying, once the target owns it
@@ -370,7 +371,13 @@ struct SessionHandoff::Impl {
       t->deferred.push_back([this, id] { relocate(id); });
       return;
     }
-    if (auto e = sessions.epoch_of(k.c); e && *e < k.epoch) sessions.set_epoch(k.c, k.epoch);  // never backwards
+    const auto mine = sessions.epoch_of(k.c);
+    if (!mine && k.answered) {
+      // The connection gave up meanwhile: no session will be created here, so this node must not
+      // claim one (it would fence a connect that did get a session elsewhere).
+      return answer(id, std::nullopt);
+    }
+    if (mine && *mine < k.epoch) sessions.set_epoch(k.c, k.epoch);  // never backwards
     forwarding.erase(k.c);
     env.send(home(k.c), kOwned, Json{{"c", k.c}, {"n", self()}, {"e", k.epoch}});
     answer(id, std::nullopt);
@@ -876,6 +883,9 @@ struct SessionHandoff::Impl {
       }
       if (r && r->is_object() && r->contains("e") && (*r)["e"].is_number_unsigned()) {
         commit_migration(c, *t, (*r)["e"].get<Epoch>(), r->value("queued", std::size_t{0}) + r->value("inflight", std::size_t{0}));
+      } else if (t->leaving->fencing) {
+        // A fence is under way: its answer decides the epoch this copy goes on with.
+        t->leaving->refused = true;
       } else {
         const std::string why = r && r->is_object() ? r->value("error", std::string("import failed")) : "malformed import reply";
         Leaving& l = *t->leaving;
@@ -947,7 +957,10 @@ struct SessionHandoff::Impl {
       // target intact, its answer (or a takeover request) will settle it; if the link went down
       // since, that answer may be lost: the copy becomes the session again and the home decides
       // (a newer holder makes it stale).
-      if (!env.is_running(l.to) || l.target_lost) keep_frozen_after_target_down(f.c, *t);
+      if (l.refused)
+        keep_frozen(f.c, *t, "node " + l.to + " refused it");
+      else if (!env.is_running(l.to) || l.target_lost)
+        keep_frozen(f.c, *t, "node " + l.to + " went down before the migration was confirmed");
       return;
     }
     sessions.thaw(l.old, std::move(l.frozen_snapshot), granted);
@@ -958,15 +971,15 @@ struct SessionHandoff::Impl {
     settle(f.c);
   }
 
-  // The target went down before it answered and the home would not fence: a connect has located
-  // the session meanwhile (it will ask here), or the target had committed (and its copy died with
-  // it). Either way this copy is the best that is left: it becomes the session again, and the
-  // epochs sort out any copy that comes back.
-  void keep_frozen_after_target_down(const core::ClientId& c, Tracked& t) {
+  // The migration cannot be confirmed and the home would not fence it (a connect located the
+  // session meanwhile, or the target had committed and went down, or refused it after the
+  // timeout): this copy is the best that is left. It becomes the session again and re-registers,
+  // and the epochs sort out any copy that comes back.
+  void keep_frozen(const core::ClientId& c, Tracked& t, const std::string& why) {
     Leaving& l = *t.leaving;
     const Epoch epoch = l.from_epoch;
     sessions.thaw(l.old, std::move(l.frozen_snapshot), epoch);
-    fail_migration_item(c, t, "node " + l.to + " went down before the migration was confirmed");
+    fail_migration_item(c, t, why);
     t.leaving.reset();
     reregister(c, epoch);
     settle(c);

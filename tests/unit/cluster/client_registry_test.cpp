@@ -140,6 +140,16 @@ TEST_CASE("client registry: re-registration keeps the newer ownership and names 
   CHECK(*tie == Ownership{"n3", 200});
 }
 
+TEST_CASE("client registry: the same node re-registering an older epoch is the same copy, not a stale one") {
+  Wall wall;
+  auto r = make(wall);
+  auto l = r.locate("c1", "n1");
+  auto fenced = r.fence("c1", "n1", l.ticket);  // the node did not hear the answer yet
+  REQUIRE(fenced);
+  CHECK_FALSE(r.adopt("c1", Ownership{"n1", l.ticket}));  // nobody is told it is stale
+  CHECK(*r.owner("c1") == Ownership{"n1", *fenced});       // the newer epoch stays
+}
+
 TEST_CASE("client registry: release only by the current holder at its epoch") {
   Wall wall;
   auto r = make(wall);
