@@ -379,15 +379,15 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
     if (!p) return;
     const std::string& opener = link->initiator() ? s.node_name : link->peer();
     const std::string& preferred = std::min(s.node_name, link->peer());
-    const bool was_up = p->link != nullptr;
-    if (was_up) {
+    if (p->link) {
       const std::string& current_opener = p->link->initiator() ? s.node_name : link->peer();
       if (current_opener == preferred || opener != preferred) {
         link->close("duplicate link");
         return;
       }
-      auto old = std::exchange(p->link, nullptr);
-      old->close("replaced by a newer link");
+      // What was still on the old link is lost with it: for the handoff protocol (and every
+      // pending call) that is the same as the node going down and coming back.
+      peer_down(*p, "replaced by a newer link");
     }
     p->link = link;
     p->member = true;
@@ -407,13 +407,11 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
           if (auto self = weak.lock()) self->on_link_closed(l, why);
         });
     send_initial_sync(*p);
-    if (!was_up) {
-      log->info("node {} is up ({} link)", p->addr.name, link->initiator() ? "outgoing" : "incoming");
-      save_members();
-      for (auto& w : std::exchange(p->join_waiters, {})) w("");
-      handoff->rehome();
-      for (auto& l : node_listeners) l(p->addr.name, true);
-    }
+    log->info("node {} is up ({} link)", p->addr.name, link->initiator() ? "outgoing" : "incoming");
+    save_members();
+    for (auto& w : std::exchange(p->join_waiters, {})) w("");
+    handoff->rehome();
+    for (auto& l : node_listeners) l(p->addr.name, true);
   }
 
   void on_link_closed(Link& l, const std::string& why) {

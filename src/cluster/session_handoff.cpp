@@ -689,7 +689,7 @@ struct SessionHandoff::Impl {
       if (!t || !t->leaving || t->leaving->epoch != epoch || !t->leaving->ending) return;
       Leaving& l = *t->leaving;
       const std::string to = l.to;
-      sessions.end_relay(l.old, {});
+      sessions.end_relay(l.old);
       // Every relayed delivery of this copy is on the link already: the end marker follows them.
       if (env.is_running(to)) window(to, kEnd, Json{{"c", c}, {"e", epoch}});
       tell_ended(c, epoch, l.others);
@@ -1282,7 +1282,7 @@ struct SessionHandoff::Impl {
             l.target_lost = true;
             if (!l.fencing) ask_fence(c, *t);  // it may have committed before it went down
           } else {
-            sessions.end_relay(l.old, {});
+            sessions.end_relay(l.old);
             tell_ended(c, l.epoch, l.others);
             ++stats.relays_dropped;
             t->leaving.reset();

@@ -543,13 +543,12 @@ void SessionRegistry::thaw(const SessionPtr& old, SessionSnapshot frozen, std::u
   if (auto it = sessions_.find(old->id()); it == sessions_.end()) sessions_.emplace(old->id(), old);
 }
 
-void SessionRegistry::end_relay(const SessionPtr& old, const std::function<void()>& last_words) {
+void SessionRegistry::end_relay(const SessionPtr& old) {
   std::vector<std::string> filters;
   {
     std::lock_guard lk(mu_);
     auto st = old->lock();
     st->handoff.reset();
-    if (last_words) last_words();
     filters = take_filters(*st);
     st->discarded = true;
   }

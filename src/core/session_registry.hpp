@@ -122,9 +122,9 @@ class SessionRegistry {
   // The migration did not happen: the frozen copy becomes the session again, holding `frozen`'s
   // messages before those that came since, at ownership `epoch`.
   void thaw(const SessionPtr& old, SessionSnapshot frozen, std::uint64_t epoch);
-  // The old copy's relaying is over: it stops, `last_words` runs under the session lock (so that
-  // the end marker follows the last relayed delivery), and it unsubscribes.
-  void end_relay(const SessionPtr& old, const std::function<void()>& last_words);
+  // The old copy's relaying is over: it stops (every delivery it relayed has been handed to the
+  // link when this returns, so an end marker sent afterwards follows them) and unsubscribes.
+  void end_relay(const SessionPtr& old);
   // A session that moved here from node `from`: imported with a delivery gate (see HandoffGate)
   // at `epoch`. Null
   // (error set) when the client id already has a session here.

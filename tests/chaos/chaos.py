@@ -17,6 +17,7 @@ varies, so a replay runs the same schedule, not the same interleaving.
 """
 
 import argparse
+import bisect
 import collections
 import json
 import os
@@ -434,10 +435,23 @@ def check(log):
                                          "faults_near": near(prev if before else t, t),
                                          "history": history_near(c, t, t)})
 
-    # REORDERED: per (client, epoch, publisher, topic), first receipts of distinct seqs increase
+    # REORDERED: per (client, epoch, publisher connection, topic), first receipts of distinct seqs
+    # increase. Order is promised per publisher connection (docs/cluster.md, "Invariants"): what a
+    # publisher sent on an earlier connection, perhaps to another node, may still be on its way
+    # when what it sends on the next one arrives.
+    pub_connects = collections.defaultdict(list)
+    for e in events:
+        if e["ev"] == "connected":
+            pub_connects[e["client"]].append(e["t"])
+
+    def publisher_connection(pub, seq, topic):
+        m = msgs.get((pub, topic, seq))
+        return bisect.bisect_right(pub_connects.get(pub, []), m["t_pub"]) if m else -1
+
     streams = {}
     for r in recv:
-        key = (r[RECV_CLIENT], r[RECV_EPOCH], r[RECV_PUB], r[RECV_TOPIC])
+        key = (r[RECV_CLIENT], r[RECV_EPOCH], r[RECV_PUB], publisher_connection(r[RECV_PUB], r[RECV_SEQ], r[RECV_TOPIC]),
+               r[RECV_TOPIC])
         st = streams.get(key)
         if st is None:
             st = streams[key] = [-1, set(), None]

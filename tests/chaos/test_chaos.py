@@ -241,6 +241,29 @@ def test_checker_reorder_is_first_receipts_out_of_order_not_redelivery():
     assert (r["seq"], r["after_seq"]) == (3, 4)
 
 
+def test_checker_order_is_per_publisher_connection():
+    # p1 publishes 1 and 2 on one connection, reconnects (to another node), publishes 3 and 4:
+    # 3 arriving before 2 is allowed; 4 before 3 (same connection) is not.
+    log = base_log()
+    log["events"].append({"ev": "connected", "t": 0.6, "client": "p1", "node": "n1", "session_present": False,
+                          "epoch": 0})
+    publish(log, 1, 2.0)
+    publish(log, 2, 3.0)
+    log["events"].append({"ev": "connected", "t": 3.5, "client": "p1", "node": "n2", "session_present": True,
+                          "epoch": 0})
+    publish(log, 3, 4.0)
+    publish(log, 4, 5.0)
+    for seq, t in ((1, 2.1), (3, 4.1), (2, 4.2), (4, 5.1)):
+        receive(log, seq, t)
+    assert check(log)["ok"]
+    log["recv"] = []
+    for seq, t in ((1, 2.1), (2, 3.1), (4, 5.1), (3, 5.2)):
+        receive(log, seq, t)
+    rep = check(log)
+    assert rep["violation_counts"] == {"REORDERED": 1}, format_report(rep)
+    assert rep["violations"]["REORDERED"][0]["seq"] == 3
+
+
 def test_checker_two_sessions_only_when_persistent():
     log = base_log()
     log["clients"]["s2"] = {"kind": "sub", "version": 5, "filters": [[T, 1]]}
