@@ -201,3 +201,33 @@ def test_racing_connects_leave_exactly_one_connection(cluster, uid, session):
         finally:
             for x in conns:
                 x.close()
+
+
+def test_handoff_metrics_count_a_takeover_and_its_window(cluster, make_raw, uid):
+    """/metrics tells what the handoff did: a takeover counted on both nodes, the new copy's window
+    closed on the new node, the old copy's relay ended on the old node (docs/cluster.md)."""
+    from test_rebalance_evacuation import metric_values
+
+    c = cluster(3)
+    n1, n2, n3 = c.nodes
+    topic = "tkm/" + uid
+    old = make_raw(n1, 5, client_id="m1", clean=False, props=dict(PERSIST))
+    old.subscribe(topic, qos=1)
+    wait_route(n2, topic, n1)
+    new = make_raw(n3, 5, client_id="m1", clean=False, props=dict(PERSIST))
+    assert new.connack.session_present is True, new.connack
+
+    def counted():
+        m1, m3 = metric_values(n1), metric_values(n3)
+        got = (m1.get('tidemq_handoff_takeovers_total{direction="out"}'),
+               m3.get('tidemq_handoff_takeovers_total{direction="in"}'),
+               m3.get('tidemq_handoff_windows_total{end="closed",side="new"}'),
+               m1.get('tidemq_handoff_windows_total{end="ended",side="old"}'))
+        return got == (1.0, 1.0, 1.0, 1.0), got
+
+    poll(counted, 10, "the takeover and its window counted on nodes 1 and 3")
+    m2 = metric_values(n2)
+    for name in ('tidemq_handoff_migrations_total{outcome="fenced"}', "tidemq_handoff_epochs_fenced_total",
+                 'tidemq_handoff_duplicates_dropped_total{kind="relayed_twice"}', "tidemq_cluster_forwards_dropped_total",
+                 "tidemq_cluster_forwards_refused_total", "tidemq_handoff_connects_refused_total"):
+        assert m2.get(name) == 0.0, (name, m2.get(name))
