@@ -133,7 +133,9 @@ HttpResponse publish_handler(core::Broker& broker, const HttpRequest& r) {
   if (m->retain && !broker.settings().retain_available) return v4_error(400, "retained messages are disabled");
   m->payload = std::move(payload);
   m->publisher = body.value("clientid", "http_api");
-  broker.publish(m);
+  bool refused = false;
+  broker.publish(m, &refused);
+  if (refused) return v4_error(503, "a cluster link is full: the message was not published; retry later");
   return json_response(200, {{"code", 0}});
 }
 

@@ -1,5 +1,6 @@
 #include "cluster/cluster.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -715,38 +716,38 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
 
   // ---- RemoteForwarder (data threads) ----------------------------------------------------
 
-  bool forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to) override {
+  bool forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to, bool may_refuse) override {
     const auto now = clock.now();
-    bool all_queued = true;
-    auto send = [&](Link& link, const ForwardRecord& r) {
-      if (link.send_forward(r, now)) return;
-      if (m->qos == 0) {
-        forwards_dropped_qos0.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        forwards_refused.fetch_add(1, std::memory_order_relaxed);
-        all_queued = false;
-      }
-    };
     std::shared_lock lk(links_mu);
-    if (m->retain) {
-      // Every node keeps the retained message; those with routes also deliver it.
-      for (core::NodeIndex i = 1; i < links_by_index.size(); ++i) {
-        if (!links_by_index[i]) continue;
-        ForwardRecord r{m, false, true, {}};
-        for (const auto& d : to)
-          if (d.node == i) {
-            r.match_local = d.match_local;
-            r.shared = d.shared;
-          }
-        send(*links_by_index[i], r);
+    // The links the message goes over: every one when retained (each node keeps the retained
+    // message; those with routes also deliver it), else those of `to`.
+    auto for_each_target = [&](auto&& fn) {
+      if (m->retain) {
+        for (core::NodeIndex i = 1; i < links_by_index.size(); ++i) {
+          if (!links_by_index[i]) continue;
+          auto d = std::find_if(to.begin(), to.end(), [i](const core::RemoteDelivery& r) { return r.node == i; });
+          fn(*links_by_index[i], d == to.end() ? nullptr : &*d);
+        }
+        return;
       }
-      return all_queued;
+      for (const auto& d : to)
+        if (d.node < links_by_index.size() && links_by_index[d.node]) fn(*links_by_index[d.node], &d);
+    };
+    if (may_refuse && m->qos > 0) {
+      // All or nothing: a publisher told 0x97 sends the message again, which must not reach
+      // the nodes that did get it a second time.
+      bool full = false;
+      for_each_target([&](Link& link, const core::RemoteDelivery*) { full = full || link.full_for_reliable(); });
+      if (full) {
+        forwards_refused.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
     }
-    for (const auto& d : to) {
-      if (d.node >= links_by_index.size() || !links_by_index[d.node]) continue;
-      send(*links_by_index[d.node], ForwardRecord{m, d.match_local, false, d.shared});
-    }
-    return all_queued;
+    for_each_target([&](Link& link, const core::RemoteDelivery* d) {
+      ForwardRecord r{m, d && d->match_local, m->retain, d ? d->shared : std::vector<std::string>{}};
+      if (!link.send_forward(r, now)) forwards_dropped_qos0.fetch_add(1, std::memory_order_relaxed);
+    });
+    return true;
   }
 
   // ---- built-in methods ------------------------------------------------------------------
@@ -961,7 +962,7 @@ std::string Cluster::render_metrics() const {
   sample("tidemq_handoff_bad_messages_total", "", h.bad_messages);
   family("tidemq_cluster_forwards_dropped_total", "QoS 0 publishes not forwarded because a cluster link was full.");
   sample("tidemq_cluster_forwards_dropped_total", "", impl_->forwards_dropped_qos0.load(std::memory_order_relaxed));
-  family("tidemq_cluster_forwards_refused_total", "QoS 1/2 publishes refused to their publisher (0x97) because a cluster link was full.");
+  family("tidemq_cluster_forwards_refused_total", "QoS 1/2 publishes refused to their publisher (MQTT 0x97, HTTP 503) because a cluster link was full; nothing of them was delivered.");
   sample("tidemq_cluster_forwards_refused_total", "", impl_->forwards_refused.load(std::memory_order_relaxed));
   return out;
 }

@@ -25,8 +25,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 // A peer that stops reading: QoS 0 forwards beyond the soft limit are dropped (counted by the
-// caller), QoS 1/2 forwards only beyond the hard limit (refused: the publisher gets an error).
-// Relayed deliveries of a moving session are never dropped while the link lives.
+// caller); beyond the hard limit, new QoS 1/2 publishes are refused to their publishers before
+// anything of them is queued (see Cluster's forward()). Relayed deliveries of a moving session
+// are never dropped while the link lives.
 constexpr std::size_t kMaxPending = 64 * 1024 * 1024;
 constexpr std::size_t kMaxPendingReliable = 256 * 1024 * 1024;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
@@ -293,10 +294,15 @@ void Link::send(FrameType type, std::string_view payload) {
 bool Link::send_forward(const ForwardRecord& r, util::TimePoint now) {
   std::lock_guard lk(mu_);
   if (dead_ || closing_) return true;  // the peer is going down: what it would have got dies with it
-  if (pending_.size() > (r.msg->qos == 0 ? kMaxPending : kMaxPendingReliable)) return false;
+  if (r.msg->qos == 0 && pending_.size() > kMaxPending) return false;
   append_forward(pending_, open_batch_, r, now);
   schedule_write();
   return true;
+}
+
+bool Link::full_for_reliable() const {
+  std::lock_guard lk(mu_);
+  return !dead_ && !closing_ && pending_.size() > kMaxPendingReliable;
 }
 
 void Link::send_deliver(const DirectDelivery& d, util::TimePoint now) {

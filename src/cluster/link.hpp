@@ -46,8 +46,10 @@ class Link : public std::enable_shared_from_this<Link> {
 
   // Any thread.
   void send(FrameType type, std::string_view payload);
-  // False when the record was not queued because the peer is not reading (see link.cpp's limits).
+  // False when a QoS 0 record was dropped because the peer is not reading (see link.cpp's
+  // limits); QoS 1/2 records are always queued (the caller checks full_for_reliable() first).
   bool send_forward(const ForwardRecord& r, util::TimePoint now);
+  bool full_for_reliable() const;
   void send_deliver(const DirectDelivery& d, util::TimePoint now);
   std::size_t queued_bytes() const;
 

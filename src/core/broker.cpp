@@ -17,7 +17,6 @@ void Broker::sweep() {
 }
 
 std::size_t Broker::publish(const MessagePtr& m, bool* refused) {
-  if (m->retain) retained_.put(m);
   thread_local std::vector<RouteTarget> targets;
   thread_local std::vector<RemoteDelivery> remote;
   targets.clear();
@@ -34,8 +33,12 @@ std::size_t Broker::publish(const MessagePtr& m, bool* refused) {
       else
         it->match_local = true;
     }
-    if ((!remote.empty() || m->retain) && !forwarder_->forward(m, remote) && refused) *refused = true;
+    if ((!remote.empty() || m->retain) && !forwarder_->forward(m, remote, refused != nullptr)) {
+      *refused = true;
+      return 0;
+    }
   }
+  if (m->retain) retained_.put(m);
   if (targets.empty()) {
     Stats::add(stats_.messages_dropped_no_subscribers);
     return 0;

@@ -30,9 +30,11 @@ class RemoteForwarder {
  public:
   virtual ~RemoteForwarder() = default;
   // Any thread. Passes `m` on to other nodes: those in `to`, and every node when m->retain
-  // (each node keeps its own copy of the retained messages). False when a QoS 1/2 message could
-  // not be queued for some node (its link is full): the publisher must be told.
-  virtual bool forward(const MessagePtr& m, const std::vector<RemoteDelivery>& to) = 0;
+  // (each node keeps its own copy of the retained messages). A QoS 0 message is dropped (and
+  // counted) for a link whose peer is not reading. A QoS 1/2 message is never dropped: when
+  // `may_refuse` and a link it needs is full, it is queued nowhere and forward() returns false
+  // (the publisher is told and may send it again); without `may_refuse` it is queued anyway.
+  virtual bool forward(const MessagePtr& m, const std::vector<RemoteDelivery>& to, bool may_refuse) = 0;
 };
 
 // Where a CONNECT's session is, cluster-wide. Before a connection attaches, the locator claims the
@@ -64,8 +66,10 @@ class Broker {
   Stats& stats() { return stats_; }
 
   // Routes `m` to every matching subscription (and stores it if retained). Returns the number
-  // of deliveries queued. `*refused` (when given) is set when a QoS 1/2 message could not be
-  // passed to another node whose link is full.
+  // of deliveries queued. With `refused` given, a QoS 1/2 message that another node's full link
+  // cannot take is refused as a whole: `*refused` is set and it is neither stored nor delivered
+  // anywhere, so that the publisher's retry is not a duplicate. Without it (wills, expiring
+  // sessions: nobody could retry) the message is passed on in any case.
   std::size_t publish(const MessagePtr& m, bool* refused = nullptr);
   void publish_all(const std::vector<MessagePtr>& ms) {
     for (const auto& m : ms) publish(m);
