@@ -30,9 +30,9 @@ constexpr const char* kImported = "handoff.imported.v1";  // ← {r, results: [{
 // The window's messages travel in batches: {items: [{...}, ...]}, one item per session.
 constexpr const char* kRouted = "handoff.routed.v1";      // new owner → old {c, e, marks: [...]}
 constexpr const char* kBarrier = "handoff.barrier.v1";    // new owner → others {c, e, old, ended}
-constexpr const char* kMark = "handoff.mark.v1";          // others → old and new owner {c, e[, of | unreached]}
+constexpr const char* kMark = "handoff.mark.v1";          // others → old and new owner {c, e[, n | of | unreached]}
 constexpr const char* kEnd = "handoff.end.v1";            // old owner → new {c, e}
-constexpr const char* kEnded = "handoff.ended.v1";        // old owner → others {c, e}
+constexpr const char* kEnded = "handoff.ended.v1";        // old (or new) owner → others {c, e, n: the new owner}
 constexpr const char* kFlushed = "handoff.flushed.v1";    // others → new owner {c, e}
 bool is_window_message(const std::string& m) {
   return m == kRouted || m == kBarrier || m == kMark || m == kEnd || m == kEnded || m == kFlushed;
@@ -168,9 +168,16 @@ struct SessionHandoff::Impl {
   };
   std::unordered_map<core::ClientId, Forward> forwarding;
   std::vector<std::function<void()>> retry_next_tick;  // requests a non-home node turned away
-  // Barriers this node took part in as a third node, until the old owner's relay ended:
-  // (client id, epoch) → (old owner, new owner).
-  std::map<std::pair<core::ClientId, Epoch>, std::pair<std::string, std::string>> barriers;
+  // Barriers this node took part in as a third node, until the old owner's relay ended. Keyed by
+  // the new owner too: two homes that disagreed during a membership change may have granted the
+  // same epoch to two nodes, and each window must be told apart.
+  struct BarrierKey {
+    core::ClientId c;
+    Epoch epoch = 0;
+    std::string new_owner;
+    auto operator<=>(const BarrierKey&) const = default;
+  };
+  std::map<BarrierKey, std::string> barriers;  // → the old owner
 
   // ---- migrations -----------------------------------------------------------------------------
 
@@ -424,8 +431,9 @@ struct SessionHandoff::Impl {
       if (k.epoch > e) return superseded();
     }
     if (t.attaching > 0 && t.attaching_epoch > e) return superseded();
-    // Wait while a session is being attached, arriving, or committed here by a migration.
-    if (!t.connects.empty() || t.attaching > 0 || t.arriving || t.importing > 0) {
+    // Wait while a session is being attached, arriving, or committed here by a migration, and
+    // while an earlier copy given away from here still relays (a node relays one copy at a time).
+    if (!t.connects.empty() || t.attaching > 0 || t.arriving || t.importing > 0 || (t.leaving && !t.leaving->frozen)) {
       env.note(fmt::format("takeover of {} for {} waits: {}", c, from, describe(t)));
       return t.deferred.push_back(retry);
     }
@@ -438,7 +446,7 @@ struct SessionHandoff::Impl {
       fail_migration_item(c, t, "the client reconnected on " + from);
       ++stats.migrations_superseded;
       t.leaving.reset();
-      if (x.snapshot) begin_relay(c, t, from, e, x.old);
+      if (x.snapshot) begin_relay(t, from, e, x.old);
       forwarding[c] = Forward{from, e, env.now() + kForwardingLife};
       ++stats.takeovers_out;
       reply(x.snapshot ? Json{{"snapshot", *x.snapshot}} : Json{{"none", true}});
@@ -453,7 +461,7 @@ struct SessionHandoff::Impl {
       auto x = sessions.give_away(c, clean, env.relay_to(from, c));
       broker.publish_all(x.wills);
       if (x.snapshot) {
-        begin_relay(c, t, from, e, x.old);
+        begin_relay(t, from, e, x.old);
         ++stats.takeovers_out;
       }
       forwarding[c] = Forward{from, e, env.now() + kForwardingLife};
@@ -504,6 +512,11 @@ struct SessionHandoff::Impl {
       return refuse(id, "bad snapshot from " + from);
     }
     Tracked& t = track(k.c);
+    if (t.arriving && t.arriving->epoch < k.epoch) {
+      // An older copy is still arriving: once its window closed, this one replaces it.
+      t.deferred.push_back([this, from, a] { on_taken(from, a); });
+      return;
+    }
     const auto mine = sessions.epoch_of(k.c);
     if (t.arriving || (mine && *mine > k.epoch)) {
       // A newer copy is here already (the client was told its session was gone, or took it by
@@ -628,7 +641,7 @@ struct SessionHandoff::Impl {
   }
 
   // The old copy: relays to `to` until the new owner's routes are everywhere.
-  void begin_relay(const core::ClientId& c, Tracked& t, const std::string& to, Epoch epoch, core::SessionPtr old) {
+  void begin_relay(Tracked& t, const std::string& to, Epoch epoch, core::SessionPtr old) {
     Leaving l;
     l.to = to;
     l.old = std::move(old);
@@ -659,9 +672,11 @@ struct SessionHandoff::Impl {
     // The new owner speaks for a node it lost its link to ("of"): that node cannot route to it,
     // so there is nothing more to wait for from it.
     const std::string from = a.contains("of") ? str(a, "of") : sender;
+    // Whose window the mark is about: a third node names the new owner ("n").
+    const std::string owner = a.contains("of") ? sender : a.contains("n") ? str(a, "n") : sender;
     Tracked* t = find(c);
     if (!t) return;
-    if (t->leaving && (t->leaving->frozen || t->leaving->epoch == e)) {
+    if (t->leaving && t->leaving->to == owner && (t->leaving->frozen || t->leaving->epoch == e)) {
       Leaving& l = *t->leaving;
       if (l.routed) {
         l.awaited.erase(from);
@@ -692,7 +707,7 @@ struct SessionHandoff::Impl {
       sessions.end_relay(l.old);
       // Every relayed delivery of this copy is on the link already: the end marker follows them.
       if (env.is_running(to)) window(to, kEnd, Json{{"c", c}, {"e", epoch}});
-      tell_ended(c, epoch, l.others);
+      tell_ended(c, epoch, to, l.others);
       ++stats.relays_ended;
       t->leaving.reset();
       settle(c);
@@ -700,9 +715,9 @@ struct SessionHandoff::Impl {
   }
 
   // The relay stopped (or its new node went down): the third nodes flush to the new node.
-  void tell_ended(const core::ClientId& c, Epoch epoch, const std::set<std::string>& others) {
+  void tell_ended(const core::ClientId& c, Epoch epoch, const std::string& new_owner, const std::set<std::string>& others) {
     for (const auto& n : others)
-      if (env.is_running(n)) window(n, kEnded, Json{{"c", c}, {"e", epoch}});
+      if (env.is_running(n)) window(n, kEnded, Json{{"c", c}, {"e", epoch}, {"n", new_owner}});
   }
 
   void on_end(const std::string& from, const Json& a) {
@@ -712,7 +727,7 @@ struct SessionHandoff::Impl {
     if (!t || !t->arriving || t->arriving->epoch != e || t->arriving->from != from || t->arriving->ended) return;
     // The third nodes may not hear it from the old owner (no link to it): tell them too.
     for (const auto& x : t->arriving->flushes)
-      if (env.is_running(x)) window(x, kEnded, Json{{"c", c}, {"e", e}});
+      if (env.is_running(x)) window(x, kEnded, Json{{"c", c}, {"e", e}, {"n", self()}});
     gate_event(c, *t, WindowEvent::end, from);
   }
 
@@ -730,13 +745,13 @@ struct SessionHandoff::Impl {
     const Epoch e = u64(a, "e");
     const std::string old = str(a, "old");
     const bool ended = flag(a, "ended");
-    if (!ended) barriers[{c, e}] = {old, from};
+    if (!ended) barriers[BarrierKey{c, e, from}] = old;
     // Publishes in progress here may still use the route table from before the new owner's
     // routes: the marks follow them. Without a link to the old owner, the new owner passes the
     // mark on for this node.
     after_data_threads([this, c, e, old, ended, to = from] {
       const bool reached = env.is_running(old);
-      if (reached) window(old, kMark, Json{{"c", c}, {"e", e}});
+      if (reached) window(old, kMark, Json{{"c", c}, {"e", e}, {"n", to}});
       if (!env.is_running(to)) return;
       window(to, kMark, Json{{"c", c}, {"e", e}, {"unreached", !reached}});
       if (ended) window(to, kFlushed, Json{{"c", c}, {"e", e}});
@@ -749,15 +764,16 @@ struct SessionHandoff::Impl {
   void on_ended(const std::string& from, const Json& a) {
     const core::ClientId c = str(a, "c");
     const Epoch e = u64(a, "e");
-    auto it = barriers.find({c, e});
+    auto it = barriers.find(BarrierKey{c, e, a.contains("n") ? str(a, "n") : from});
     // From the old owner, or from the new one when the old one went down.
-    if (it == barriers.end() || (it->second.first != from && it->second.second != from)) return;
+    if (it == barriers.end() || (it->second != from && it->first.new_owner != from)) return;
     flush_to_new_owner(it);
   }
 
-  void flush_to_new_owner(std::map<std::pair<core::ClientId, Epoch>, std::pair<std::string, std::string>>::iterator it) {
-    const auto [c, e] = it->first;
-    const std::string to = it->second.second;
+  void flush_to_new_owner(std::map<BarrierKey, std::string>::iterator it) {
+    const core::ClientId c = it->first.c;
+    const Epoch e = it->first.epoch;
+    const std::string to = it->first.new_owner;
     barriers.erase(it);
     after_data_threads([this, c, e, to] {
       if (env.is_running(to)) window(to, kFlushed, Json{{"c", c}, {"e", e}});
@@ -911,7 +927,7 @@ struct SessionHandoff::Impl {
     auto early = std::move(l.early);
     forwarding[c] = Forward{to, epoch, env.now() + kForwardingLife};
     t.leaving.reset();
-    begin_relay(c, t, to, epoch, std::move(old));
+    begin_relay(t, to, epoch, std::move(old));
     t.leaving->early = std::move(early);
     finish_run_item(run);
   }
@@ -968,6 +984,9 @@ struct SessionHandoff::Impl {
     fail_migration_item(f.c, *t, "node " + l.to + " did not answer in time; the session stays here");
     ++stats.migrations_fenced;
     t->leaving.reset();
+    // The home that fenced may have handed its entries over since (a node came back) while this
+    // copy, frozen, was left out of this node's own announcement: tell the home now.
+    reregister(f.c, granted);
     settle(f.c);
   }
 
@@ -1235,11 +1254,11 @@ struct SessionHandoff::Impl {
     }
     // Barriers: an old owner that went down relays no more; a new owner that did needs nothing.
     for (auto it = barriers.begin(); it != barriers.end();) {
-      if (it->second.first == node) {
+      if (it->second == node) {
         auto next = std::next(it);
         flush_to_new_owner(it);
         it = next;
-      } else if (it->second.second == node) {
+      } else if (it->first.new_owner == node) {
         it = barriers.erase(it);
       } else {
         ++it;
@@ -1261,7 +1280,7 @@ struct SessionHandoff::Impl {
         // node of the same name would never send one): this node tells them instead.
         const Epoch e = t->arriving->epoch;
         for (const auto& x : t->arriving->flushes)
-          if (env.is_running(x)) window(x, kEnded, Json{{"c", c}, {"e", e}});
+          if (env.is_running(x)) window(x, kEnded, Json{{"c", c}, {"e", e}, {"n", self()}});
         gate_event(c, *t, WindowEvent::end, node);
       }
       t = find(c);
@@ -1283,7 +1302,7 @@ struct SessionHandoff::Impl {
             if (!l.fencing) ask_fence(c, *t);  // it may have committed before it went down
           } else {
             sessions.end_relay(l.old);
-            tell_ended(c, l.epoch, l.others);
+            tell_ended(c, l.epoch, l.to, l.others);
             ++stats.relays_dropped;
             t->leaving.reset();
           }
@@ -1420,8 +1439,8 @@ std::size_t SessionHandoff::in_motion() const { return impl_->tracked.size() + i
 std::string SessionHandoff::describe_motion() const {
   std::string out;
   for (const auto& [c, t] : impl_->tracked) out += c + ": " + Impl::describe(t) + "\n";
-  for (const auto& [key, nodes] : impl_->barriers)
-    out += fmt::format("{}: barrier e={} old={} new={}\n", key.first, key.second, nodes.first, nodes.second);
+  for (const auto& [key, old] : impl_->barriers)
+    out += fmt::format("{}: barrier e={} old={} new={}\n", key.c, key.epoch, old, key.new_owner);
   return out;
 }
 

@@ -250,12 +250,13 @@ void Scenario::fault() {
 
 // Crash profile: while some running nodes have no link between them (a node restarting, or one
 // that paused long enough to lose its links), the cluster is partitioned and what is published on
-// one side cannot reach sessions on the other. Those stretches count as disturbances.
+// one side cannot reach sessions on the other; that lasts until each node has the routes of the
+// peers it re-linked with. Those stretches count as disturbances.
 void Scenario::watch_mesh(TimePoint until) {
   bool meshed = true;
   for (auto& a : w_.nodes)
     for (auto& b : w_.nodes)
-      if (a != b && a->alive() && b->alive() && !a->link_up(b->name())) meshed = false;
+      if (a != b && a->alive() && b->alive() && !a->routes_from(b->name())) meshed = false;
   if (!meshed && !partial_mesh_) {
     rec_.disturbances.push_back({w_.clock.t, TimePoint::max(), "partial mesh"});
     partial_mesh_ = rec_.disturbances.size();

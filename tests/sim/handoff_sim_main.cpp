@@ -1,10 +1,15 @@
 // tidemq_handoff_sim: runs the deterministic handoff simulation over many seeds.
 //   tidemq_handoff_sim --seeds 2000 [--first 1] [--profile strict|crash|mixed] [--time-limit 60]
 //   tidemq_handoff_sim --replay SEED --profile strict [--verbose]    (one seed, its trace)
+//   tidemq_handoff_sim --seed-list tests/sim/regression_seeds.txt    (seeds that once failed)
 // Exit code 0: no violation; 1: a violation (the seed, the profile and the report are printed);
 // 2: usage error.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,6 +22,7 @@ int main(int argc, char** argv) {
   std::string profile = "mixed";
   double time_limit = 0;
   bool verbose = false, keep_going = false, list = false;
+  std::string seed_list;
   app.add_option("--seeds", seeds, "how many seeds to run");
   app.add_option("--first", first, "the first seed");
   app.add_option("--replay", replay, "run this one seed (with --verbose: print its trace)");
@@ -25,20 +31,53 @@ int main(int argc, char** argv) {
   app.add_flag("--verbose", verbose, "print the trace of the run (with --replay)");
   app.add_flag("--keep-going", keep_going, "run every seed even after a violation");
   app.add_flag("--list", list, "one line per seed");
+  app.add_option("--seed-list", seed_list, "run the seeds of this file, one \"SEED PROFILE\" per line (# starts a comment)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
-  if (replay) {
-    first = replay;
-    seeds = 1;
+  // What to run: (seed, profile) pairs.
+  std::vector<std::pair<std::uint64_t, std::string>> runs;
+  if (!seed_list.empty()) {
+    std::ifstream in(seed_list);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      line = line.substr(0, line.find('#'));
+      std::istringstream fields(line);
+      std::uint64_t seed = 0;
+      std::string p;
+      if (!(fields >> seed)) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank
+        fmt::print(stderr, "{}:{}: expected \"SEED PROFILE\"\n", seed_list, n);
+        return 2;
+      }
+      if (!(fields >> p) || (p != "strict" && p != "crash")) {
+        fmt::print(stderr, "{}:{}: the profile must be strict or crash\n", seed_list, n);
+        return 2;
+      }
+      runs.emplace_back(seed, p);
+    }
+    if (runs.empty()) {
+      fmt::print(stderr, "{}: no seeds\n", seed_list);
+      return 2;
+    }
+    first = runs.front().first;
+    profile = "list";
+  } else {
+    if (replay) {
+      first = replay;
+      seeds = 1;
+    }
+    for (std::uint64_t seed = first; seed < first + seeds; ++seed)
+      runs.emplace_back(seed, profile == "mixed" ? (seed % 4 == 0 ? "crash" : "strict") : profile);
   }
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t ran = 0, failed = 0;
   tidemq::sim::RunCounts total;
-  for (std::uint64_t seed = first; seed < first + seeds; ++seed) {
+  for (const auto& [seed, seed_profile] : runs) {
     if (time_limit > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > time_limit) break;
     tidemq::sim::RunOptions o;
     o.seed = seed;
-    o.profile = profile == "mixed" ? (seed % 4 == 0 ? "crash" : "strict") : profile;
+    o.profile = seed_profile;
     o.verbose = verbose && replay;
     auto r = tidemq::sim::run_handoff_simulation(o);
     ++ran;

@@ -209,6 +209,11 @@ bool SimNode::link_up(const std::string& peer) const {
   return it != peers_.end() && it->second.link != 0;
 }
 
+bool SimNode::routes_from(const std::string& peer) const {
+  auto it = peers_.find(peer);
+  return it != peers_.end() && it->second.link != 0 && it->second.synced;
+}
+
 SimNode::Peer& SimNode::peer(const std::string& name) {
   auto [it, inserted] = peers_.try_emplace(name);
   if (inserted) it->second.index = next_index_++;
@@ -258,6 +263,7 @@ void SimNode::link_closed(const std::string& peer_name, std::uint64_t link) {
 void SimNode::peer_up(const std::string& peer_name, std::uint64_t link) {
   Peer& p = peer(peer_name);
   p.link = link;
+  p.synced = false;
   p.last_rx = w_.clock.t;
   Frame sync{Frame::Kind::routes, {}, Json{{"sync", broker_->router().local_filters()}}, {}, false, {}, {}, {}};
   send_frame(peer_name, std::move(sync));
@@ -301,6 +307,7 @@ void SimNode::on_routes(const std::string& from, const Json& args) {
   const core::NodeIndex index = peer(from).index;
   auto& router = broker_->router();
   if (args.contains("sync")) {
+    peer(from).synced = true;
     router.remove_node(index);
     for (const auto& f : args["sync"]) router.add_remote(index, f.get<std::string>());
   }
@@ -384,7 +391,7 @@ std::uint64_t SimNode::wall_ms() const {
   return static_cast<std::uint64_t>(1'800'000'000'000LL + ms + (it == w_.skew_ms.end() ? 0 : it->second));
 }
 
-bool SimNode::forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to) {
+bool SimNode::forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to, bool /*may_refuse*/) {
   for (const auto& d : to) {
     for (auto& [name, p] : peers_) {
       if (p.index != d.node || !p.link) continue;

@@ -123,6 +123,9 @@ class SimNode final : public cluster::HandoffEnv, public core::RemoteForwarder, 
   const std::string& name() const { return name_; }
   int id() const { return id_; }
   bool link_up(const std::string& peer) const;
+  // The link is up and this node has the peer's routes from it (until then its publishes miss
+  // the peer's subscribers, as in tidemq: routes are exchanged when a link comes up).
+  bool routes_from(const std::string& peer) const;
   std::uint64_t relays_without_session = 0;
 
   // ---- network (called by World) ----
@@ -145,13 +148,14 @@ class SimNode final : public cluster::HandoffEnv, public core::RemoteForwarder, 
   void note(const std::string& what) override;
 
   // ---- RemoteForwarder / SessionLocator ----
-  bool forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to) override;
+  bool forward(const core::MessagePtr& m, const std::vector<core::RemoteDelivery>& to, bool may_refuse) override;
   void locate(const core::ClientId& id, bool clean_start, std::function<void(core::LocateResult)> done) override;
 
  private:
   struct Peer {
     core::NodeIndex index = 0;
     std::uint64_t link = 0;  // adopted link incarnation; 0 = down
+    bool synced = false;     // the peer's route sync over this link came
     TimePoint last_rx{};
   };
   void tick();
