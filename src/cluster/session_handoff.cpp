@@ -121,6 +121,7 @@ struct SessionHandoff::Impl {
     std::set<std::string> marks;    // nodes whose barrier mark has not come yet
     std::set<std::string> flushes;  // nodes whose flush (after the end) has not come yet
     bool ended = false;             // the old owner's end marker came
+    std::set<std::string> barrier_to;  // every node the barrier went to
   };
   // The old copy of a session that is leaving (or left) this node.
   struct Leaving {
@@ -331,6 +332,12 @@ struct SessionHandoff::Impl {
       if (wait_for_earlier(id, [this, id, holder] { located(id, holder); })) return;
       if (auto f = forwarding.find(c); f != forwarding.end()) return ask(id, f->second.node);
       return keep_here(id);
+    }
+    if (k.answered) {
+      // The connection gave up before its locate was answered: nobody waits for the session here,
+      // and taking it over now would pull an old copy away from wherever the client went since.
+      env.note(fmt::format("CONNECT of {} gave up before it was located: no takeover from {}", c, holder->node));
+      return answer(id, std::nullopt);
     }
     if (!env.is_running(holder->node)) {
       // The home still names a node this one cannot reach: whether its sessions died with it is
@@ -595,7 +602,7 @@ struct SessionHandoff::Impl {
     for (const auto& n : marks) awaiting.push_back(env.index_of(n));
     std::string error;
     if (!sessions.import_moved(snap, epoch, env.index_of(from), std::move(awaiting), &error)) return false;
-    t.arriving = Arriving{from, epoch, marks, marks, false};
+    t.arriving = Arriving{from, epoch, marks, marks, false, marks};
     env.flush_routes();
     // Publishes that matched before the session was subscribed here may still be on their way to
     // the old copy only: the announcement waits for them.
@@ -1284,15 +1291,16 @@ struct SessionHandoff::Impl {
         gate_event(c, *t, WindowEvent::end, node);
       }
       t = find(c);
-      if (t && t->arriving && t->arriving->flushes.contains(node)) gate_event(c, *t, WindowEvent::flushed, node);
-      t = find(c);
-      if (t && t->arriving && t->arriving->marks.contains(node)) {
-        // The old owner waits for this node's mark too: tell it not to.
+      if (t && t->arriving && t->arriving->barrier_to.contains(node)) {
+        // The old owner waits for this node's mark too, which may have been lost with the node
+        // even if its mark to here came: tell it not to wait.
         const std::string from = t->arriving->from;
         const Epoch e = t->arriving->epoch;
-        gate_event(c, *t, WindowEvent::mark, node);
         if (env.is_running(from)) window(from, kMark, Json{{"c", c}, {"e", e}, {"of", node}});
+        if (t->arriving->marks.contains(node)) gate_event(c, *t, WindowEvent::mark, node);
       }
+      t = find(c);
+      if (t && t->arriving && t->arriving->flushes.contains(node)) gate_event(c, *t, WindowEvent::flushed, node);
       t = find(c);
       if (t && t->leaving) {
         Leaving& l = *t->leaving;
