@@ -1230,6 +1230,12 @@ struct SessionHandoff::Impl {
       to_send[home_of(c, members)].push_back(Json::array({c, o.node, o.epoch}));
     for (const auto& [c, epoch] : sessions.owned_sessions())
       to_send[home_of(c, members)].push_back(Json::array({c, self(), epoch}));
+    // Migrated here and committed, but waiting for the rest of their request: the home that
+    // granted them may be gone, and the new one must hear of them before it grants them afresh.
+    for (const auto& [id, in] : imports_received)
+      for (std::size_t i = 0; i < in.snaps.size(); ++i)
+        if (in.snaps[i] && in.granted[i] != 0)
+          to_send[home_of(in.snaps[i]->client_id, members)].push_back(Json::array({in.snaps[i]->client_id, self(), in.granted[i]}));
     for (auto& [h, entries] : to_send) env.send(h, kAdopt, Json{{"entries", std::move(entries)}});
   }
 

@@ -71,6 +71,7 @@ class Scenario {
   RunOptions opt_;
   World w_;
   Recorder rec_;
+  std::map<std::string, TimePoint> migrating_since_;  // client id → when its last migration began
   bool crash_profile_ = false;
   std::vector<std::unique_ptr<SimClient>> clients_;
   std::vector<SimClient*> subscribers_, publishers_;
@@ -186,6 +187,7 @@ void Scenario::fault() {
       auto ids = from.broker().registry().offline_sessions(1 + w_.rng.below(6));
       if (ids.empty()) return;
       w_.trace(fmt::format("FAULT migrate {} session(s) {} -> {}", ids.size(), from.name(), to));
+      for (const auto& id : ids) migrating_since_[id] = w_.clock.t;
       from.handoff().migrate(ids, to, [this, from = from.name(), to](cluster::SessionHandoff::MigrationFailures f) {
         for (auto& [c, why] : f) w_.trace(fmt::format("migration of {} {} -> {} failed: {}", c, from, to, why));
       });
@@ -223,6 +225,15 @@ void Scenario::fault() {
     // has no link to yet: the disturbance lasts until a little after the restart.
     rec_.disturbances.push_back({w_.clock.t, TimePoint::max(), "crash " + n.name()});
     const std::size_t index = rec_.disturbances.size() - 1;
+    // Sessions live in memory: a frozen copy (a migration waiting for its commit) loses what it
+    // collected since its snapshot.
+    for (SimClient* s : subscribers_) {
+      auto session = n.broker().registry().find(s->id());
+      if (!session || !session->lock()->frozen) continue;
+      auto since = migrating_since_.find(s->id());
+      rec_.frozen_copies_lost[s->id()].emplace_back(since == migrating_since_.end() ? t0_ : since->second, w_.clock.t);
+      w_.trace(fmt::format("{}: the frozen copy of {} dies with it", n.name(), s->id()));
+    }
     n.crash();
     for (auto& c : clients_) {
       if (c->node() != &n) continue;
@@ -407,6 +418,8 @@ void Scenario::check(RunResult& r) {
         exempt = exempt_around(a->at);
         for (TimePoint reset : resets)
           if (a->at <= reset + settle) exempt = true;  // lost with the session, or before it was subscribed again
+        for (const auto& [from, to] : rec_.frozen_copies_lost[s->id()])
+          if (a->at >= from && a->at <= to) exempt = true;
       }
       const int n = got[s->id()].count(key) ? got[s->id()][key] : 0;
       if (exempt) {

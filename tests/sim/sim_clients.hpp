@@ -40,6 +40,9 @@ struct Recorder {
     std::string what;
   };
   std::vector<Disturbance> disturbances;
+  // subscriber → stretches whose messages a frozen copy collected and then lost with its node (a
+  // migration source that crashed before its target's commit was answered)
+  std::map<std::string, std::vector<std::pair<TimePoint, TimePoint>>> frozen_copies_lost;
   std::uint64_t connects = 0, refusals = 0, drops = 0, evictions = 0;
 };
 
