@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "rebalance/agent/eviction_agent.hpp"
+#include "rebalance/agent/peer_availability.hpp"
 #include "rebalance/coordinator/evacuation_coordinator.hpp"
 #include "rebalance/coordinator/rebalance_coordinator.hpp"
 #include "rebalance/core/rate_limiter.hpp"
@@ -17,6 +18,7 @@ namespace tidemq::rebalance {
 struct PluginParts {
   plugin::PluginContext* ctx = nullptr;
   std::unique_ptr<EvictionAgent> agent;
+  std::unique_ptr<PeerAvailability> peers;  // which other nodes could take sessions now
   std::unique_ptr<RateLimiter> limiter;  // the node's one eviction limiter
   std::unique_ptr<EvacuationCoordinator> evacuation;
   std::unique_ptr<RebalanceCoordinator> rebalance;
@@ -25,6 +27,9 @@ struct PluginParts {
   plugin::Json local_status(ApiVersion api) const;
   // spec §6.7
   plugin::Json eviction_status() const;
+  // The evacuation's session recipients now: the available members of migrate_to, or of every
+  // other running node (§3, D12), never waiting on another node (D14).
+  std::vector<NodeId> session_recipients() const;
 };
 
 }  // namespace tidemq::rebalance

@@ -180,3 +180,39 @@ def test_v4_node_that_is_a_stopped_member_is_unreachable_not_invalid(cluster):
     assert (status, body) == (404, {"code": "NOT_FOUND", "message": "Node not found: " + n2.name}), body
     status, body = n1.api("GET", "/api/v4/load_rebalance/ghost@127.0.0.9/status")
     assert (status, body) == (200, {"code": 400, "message": "invalid node: ghost@127.0.0.9"}), body
+
+
+def test_donor_status_follows_the_coordinator(cluster):
+    """A rebalance started on n3 with n1 as its donor: when the start answers, n1's status
+    already shows the run, and through the run the donor's state is always one the
+    coordinator showed just before or just after (no second of lag at each change)."""
+    c = cluster(3)
+    n1, n2, n3 = c[1], c[2], c[3]
+    fleet = Fleet(c.nodes, try_next_on_refusal=True)
+    try:
+        for i in range(30):
+            fleet.connect("lag-%02d" % i, 0)
+        opts = dict(OPTS, conn_evict_rate=5, wait_health_check=1, wait_takeover=1)
+        status, body = n2.api("POST", "/api/v4/load_rebalance/%s/start" % n3.name, opts)
+        assert (status, body) == (200, {"code": 0, "data": []}), body
+        donor = n1.api("GET", "/api/v4/load_rebalance/status")[1]
+        assert (donor.get("status"), donor.get("process"), donor.get("state"), donor.get("coordinator_node")) == (
+            "enabled", "rebalance", "wait_health_check", n3.name), donor
+        seen = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            fleet.serve(0.05)
+            before = n3.api("GET", "/api/v4/load_rebalance/status")[1]
+            donor = n1.api("GET", "/api/v4/load_rebalance/status")[1]
+            after = n3.api("GET", "/api/v4/load_rebalance/status")[1]
+            if after.get("status") == "disabled":
+                break
+            if donor.get("status") != "enabled":
+                continue  # released at the end, between the two coordinator samples
+            states = {before.get("state"), after.get("state")}
+            assert donor["state"] in states, (before, donor, after)
+            seen.add(donor["state"])
+        assert after.get("last_result", {}).get("result") == "completed", after
+        assert {"wait_health_check", "evicting_conns", "wait_takeover"} <= seen, seen
+    finally:
+        fleet.close()

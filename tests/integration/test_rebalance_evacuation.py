@@ -173,6 +173,42 @@ def test_v5_conventions(cluster):
     assert (status, body) == (200, {}), body
 
 
+def test_v5_error_bodies(cluster):
+    """Every v5 error of §6.3 with its status, code and message, in the order schema → path
+    node → node list → RPC."""
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    evac = "/api/v5/load_rebalance/%s/evacuation/start" % n1.name
+    start = "/api/v5/load_rebalance/%s/start" % n1.name
+    bad = lambda message: (400, {"code": "BAD_REQUEST", "message": message})  # noqa: E731
+    # schema: empty or non-list node lists are schema errors, not "unavailable"
+    assert n1.api("POST", evac, {"migrate_to": []}) == bad("migrate_to: expected a non-empty list of node names")
+    assert n1.api("POST", evac, {"nodes": []}) == bad("nodes: expected a non-empty list of node names")
+    assert n1.api("POST", start, {"nodes": []}) == bad("nodes: expected a non-empty list of node names")
+    assert n1.api("POST", start, {"nodes": "x"}) == bad("nodes: expected a non-empty list of node names")
+    assert n1.api("POST", start, {"rel_conn_threshold": 1.0}) == bad("invalid rel_conn_threshold value")
+    assert n1.api("POST", start, {"what": 1}) == bad('Unknown rebalance param: {<<"what">>,1}')
+    # schema before the path node: a bad body for a node that does not exist is still a 400
+    ghost = "/api/v5/load_rebalance/ghost@127.0.0.9/start"
+    assert n1.api("POST", ghost, {"nodes": []}) == bad("nodes: expected a non-empty list of node names")
+    assert n1.api("POST", ghost, {"nodes": ["ghost@127.0.0.9"]}) == (
+        404, {"code": "NOT_FOUND", "message": "Node not found: ghost@127.0.0.9"})
+    # node lists: unknown names, then known but unavailable ones
+    assert n1.api("POST", start, {"nodes": [n1.name, "x@h"]}) == bad('Invalid nodes: [<<"x@h">>]')
+    assert n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/start" % n2.name, {"conn_evict_rate": 5}) == (
+        200, {"code": 0, "data": []})
+    assert n1.api("POST", start, {"nodes": [n1.name, n2.name]}) == (
+        400, {"code": "NOT_FOUND", "message": "Nodes unavailable: ['%s']" % n2.name})
+    assert n1.api("POST", evac, {"migrate_to": [n2.name]}) == (
+        400, {"code": "NOT_FOUND", "message": "Nodes unavailable: ['%s']" % n2.name})
+    # the node's own refusal
+    assert n1.api("POST", "/api/v5/load_rebalance/%s/evacuation/start" % n2.name, {}) == bad(
+        "error on node '%s': already_started" % n2.name)
+    assert n1.api("POST", "/api/v5/load_rebalance/%s/stop" % n1.name, {}) == bad(
+        "error on node '%s': not_started" % n1.name)
+    assert n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n2.name, {})[0] == 200
+
+
 def test_v4_malformed_body_and_auth(cluster):
     import http.client
     c = cluster(1, seeds=False)
@@ -242,3 +278,55 @@ def test_evacuation_migrates_sessions_at_the_configured_rate(cluster):
     assert metric_values(n1)["tidemq_rebalance_sessions_migrated_total"] == 60
     status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
     assert body == {"code": 0, "data": []}, body
+
+
+def recipients(node):
+    """session_recipients in node's status and in its global_status entry (they must agree)."""
+    local = local_status(node)["session_recipients"]
+    status, body = node.api("GET", "/api/v4/load_rebalance/global_status")
+    assert status == 200, body
+    entry = [e for e in body["evacuations"] if e["node"] == node.name]
+    assert len(entry) == 1 and entry[0]["session_recipients"] == local, (local, body)
+    return local
+
+
+def test_session_recipients_are_current_in_every_state(cluster):
+    """session_recipients are the available nodes of migrate_to (or of every other running
+    node) from the first status call on, in every state, and follow other nodes' evacuations
+    as they start and stop (not only at the 30 s retry of D16)."""
+    c = cluster(3)
+    n1, n2, n3 = c[1], c[2], c[3]
+    # held in waiting_health_check: recipients are already listed
+    assert start_evacuation(n1, n1, migrate_to=[n2.name], wait_health_check=60) == (200, {"code": 0, "data": []})
+    assert local_status(n1)["state"] == "waiting_health_check"
+    assert recipients(n1) == [n2.name]
+    assert n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})[0] == 200
+    assert start_evacuation(n1, n1, wait_health_check=60) == (200, {"code": 0, "data": []})
+    assert recipients(n1) == sorted([n2.name, n3.name])
+    # n3 starts evacuating: it is no longer a recipient; when it stops it is one again
+    assert start_evacuation(n3, n3, wait_health_check=0) == (200, {"code": 0, "data": []})
+    poll(lambda: (lambda r: (r == [n2.name], r))(recipients(n1)), 3.0, "n3 leaves n1's recipients")
+    assert n3.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n3.name, {})[0] == 200
+    poll(lambda: (lambda r: (r == sorted([n2.name, n3.name]), r))(recipients(n1)), 3.0, "n3 is back")
+    assert n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})[0] == 200
+
+
+def test_sessions_move_as_soon_as_a_recipient_becomes_available(cluster):
+    """In evicting_sessions with no recipient (the others evacuate too), the node waits and
+    retries every 30 s (D16); when a recipient becomes available its status lists it at once
+    and the sessions move without waiting for that retry."""
+    c = cluster(3)
+    n1, n2, n3 = c[1], c[2], c[3]
+    for n in (n2, n3):
+        assert start_evacuation(n, n, wait_takeover=0) == (200, {"code": 0, "data": []})
+    make_offline_sessions(n1, "wait", 5)
+    assert start_evacuation(n1, n1, wait_takeover=0) == (200, {"code": 0, "data": []})
+    st = poll(lambda: (lambda s: (s["state"] == "evicting_sessions", s))(local_status(n1)), 10.0, "evicting_sessions")
+    assert st["session_recipients"] == [] and session_count(n1) == 5, st
+    assert n2.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n2.name, {})[0] == 200
+    poll(lambda: (lambda r: (r == [n2.name], r))(recipients(n1)), 3.0, "n2 becomes a recipient")
+    # well before the 30 s retry: the sessions are on n2 and the evacuation is done
+    poll(lambda: (lambda s: (s["state"] == "prohibiting", s))(local_status(n1)), 10.0, "the sessions move to n2")
+    assert session_count(n2) == 5 and session_count(n1) == 0
+    for n in (n1, n3):
+        assert n.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n.name, {})[0] == 200

@@ -58,10 +58,24 @@ struct FakeClusterServices : plugin::ClusterServices {
 
   std::string self() const override { return self_name; }
   std::vector<plugin::Member> members() const override { return member_list; }
-  void call(const std::string&, const std::string& method, plugin::Json, plugin::Done done) override {
+  // With hold_calls, calls wait in `held` for the test to answer them; otherwise they fail.
+  struct HeldCall {
+    std::string node, method;
+    plugin::Json args;
+    plugin::Done done;
+  };
+  bool hold_calls = false;
+  std::vector<HeldCall> held;
+  std::map<std::string, std::function<void(const plugin::Json&, plugin::Done)>> methods;  // registered
+  std::function<void(const std::string&, bool)> node_listener;
+
+  void call(const std::string& node, const std::string& method, plugin::Json args, plugin::Done done) override {
+    if (hold_calls) return held.push_back(HeldCall{node, method, std::move(args), std::move(done)});
     done(std::nullopt, "no method " + method + " in the fake");
   }
-  plugin::Registration register_method(const std::string&, std::function<void(const plugin::Json&, plugin::Done)>) override {
+  plugin::Registration register_method(const std::string& method,
+                                       std::function<void(const plugin::Json&, plugin::Done)> handler) override {
+    methods[method] = std::move(handler);
     return {};
   }
   void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node,
@@ -79,7 +93,10 @@ struct FakeClusterServices : plugin::ClusterServices {
     done(std::move(failed));
   }
   std::size_t migration_requests = 0;  // calls of migrate_sessions (each a batch)
-  plugin::Registration on_node_event(std::function<void(const std::string&, bool)>) override { return {}; }
+  plugin::Registration on_node_event(std::function<void(const std::string&, bool)> listener) override {
+    node_listener = std::move(listener);
+    return {};
+  }
   MigrationAudit migration_audit() const override { return {}; }
 };
 

@@ -71,8 +71,11 @@ std::vector<std::string> string_list(const json& data, const char* key, const ch
   return out;
 }
 
-// What option validation needs (§5.1 `nodes`, §5.2 `migrate_to`): every member, running ones
-// taken as available (the node validates availability again).
+// What option validation needs (§5.1 `nodes`, §5.2 `migrate_to`): every member, and as available
+// the running ones whose eviction agent is disabled, i.e. that neither evacuate nor give in a
+// rebalance (global_status says which; a node it could not reach is not available either). The
+// node validates again when it starts; a refusal there for a node list is re-checked here so the
+// CLI still prints its own text (§5 tables, last column).
 rb::ClusterView cluster_view(Api& api) {
   auto doc = api.get("/api/v4/cluster");
   const auto& data = doc["data"];
@@ -81,6 +84,23 @@ rb::ClusterView cluster_view(Api& api) {
   view.available = string_list(data, "running_nodes", "/api/v4/cluster");
   view.members = view.available;
   for (auto& n : string_list(data, "stopped_nodes", "/api/v4/cluster")) view.members.push_back(std::move(n));
+
+  const std::string path = kApi + "/global_status";
+  auto global = api.get(path);
+  if (!global.is_object()) throw Failure("unexpected answer from " + path);
+  std::set<std::string> busy;
+  for (const auto& n : string_list(global, "unreachable", path.c_str())) busy.insert(n);
+  for (const char* kind : {"evacuations", "rebalances"}) {
+    if (!global.contains(kind)) continue;
+    if (!global[kind].is_array()) throw Failure("unexpected answer from " + path);
+    for (const auto& entry : global[kind]) {
+      if (!entry.is_object()) throw Failure("unexpected answer from " + path);
+      if (std::string(kind) == "evacuations" && entry.contains("node") && entry["node"].is_string())
+        busy.insert(entry["node"].get<std::string>());
+      for (const auto& n : string_list(entry, "donors", path.c_str())) busy.insert(n);
+    }
+  }
+  std::erase_if(view.available, [&busy](const std::string& n) { return busy.count(n) > 0; });
   return view;
 }
 
@@ -541,6 +561,18 @@ std::string plan_text(const json& p) {
 
 // ---- the commands ---------------------------------------------------------------------------------
 
+// A node-list refusal of the node (v4 texts of §5.1/§5.2) means the cluster changed between our
+// check and the start: check again, so the CLI's own text (invalid --nodes, ...) is what prints.
+[[noreturn]] void refused(Api& api, const StartCommand& sc, const std::string& prefix, const std::string& why) {
+  for (const char* node_list_error : {"unavailable nodes in ", "no available nodes list in ", "invalid node: "}) {
+    if (why.starts_with(node_list_error)) {
+      parse_start(api, sc.args, prefix);  // throws the CLI text when the lists are now refused
+      break;
+    }
+  }
+  throw PlainFailure(prefix + why);
+}
+
 void run_start(Api& api, const StartCommand& sc) {
   const std::string prefix = "Rebalance start error: ";
   rb::StartArgs start = parse_start(api, sc.args, prefix);
@@ -550,7 +582,7 @@ void run_start(Api& api, const StartCommand& sc) {
                      evacuation_body(start.evacuation, sc.given));
     if (a.refused) {
       if (*a.refused == "already_started") throw PlainFailure("Rebalance is already enabled");
-      throw PlainFailure(prefix + *a.refused);
+      refused(api, sc, prefix, *a.refused);
     }
     std::cout << "Rebalance(evacuation) started\n" << std::flush;
     if (sc.wait) wait_evacuation(api);
@@ -558,7 +590,7 @@ void run_start(Api& api, const StartCommand& sc) {
   }
   auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/start",
                    rebalance_body(start.rebalance, sc.given));
-  if (a.refused) throw PlainFailure(prefix + *a.refused);
+  if (a.refused) refused(api, sc, prefix, *a.refused);
   std::cout << "Rebalance started\n" << std::flush;
   if (sc.wait) wait_rebalance(api);
 }
@@ -570,7 +602,7 @@ void run_plan(Api& api, const StartCommand& sc) {
   const std::string node = this_node(api);
   auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/plan",
                    rebalance_body(start.rebalance, sc.given));
-  if (a.refused) throw PlainFailure(prefix + *a.refused);
+  if (a.refused) refused(api, sc, prefix, *a.refused);
   if (!a.doc.contains("data")) throw Failure("unexpected answer from " + kApi + "/{node}/plan");
   std::cout << plan_text(a.doc["data"]);
 }

@@ -47,10 +47,12 @@ void EvictionAgent::publish_refusal() {
 EvictionAgent::Errc EvictionAgent::enable(const std::string& kind, std::optional<std::string> server_reference,
                                           bool allow_connections) {
   if (kind_ && *kind_ != kind) return Errc::busy;
+  const bool was_enabled = kind_.has_value();
   kind_ = kind;
   server_reference_ = std::move(server_reference);
   allow_connections_ = allow_connections;
   publish_refusal();
+  if (!was_enabled && on_change_) on_change_(true);
   return Errc::ok;
 }
 
@@ -61,6 +63,7 @@ EvictionAgent::Errc EvictionAgent::disable(const std::string& kind) {
   server_reference_.reset();
   allow_connections_ = false;
   publish_refusal();
+  if (on_change_) on_change_(false);
   return Errc::ok;
 }
 

@@ -38,6 +38,8 @@ class EvictionAgent {
   // one per client when set, e.g. the least loaded node). Returns how many were told.
   std::size_t evict_connections(std::size_t n);
   void set_reference_picker(std::function<std::optional<std::string>()> pick) { pick_reference_ = std::move(pick); }
+  // Runs whenever the agent goes from disabled to enabled (true) or back (false).
+  void on_change(std::function<void(bool enabled)> listener) { on_change_ = std::move(listener); }
 
   // Migrates up to `n` sessions (`filter`: any, or only disconnected ones) to `targets`, one after
   // the other, round-robin over the targets. `done(migrated, failed)` runs when all are through.
@@ -69,6 +71,7 @@ class EvictionAgent {
   std::optional<std::string> server_reference_;
   bool allow_connections_ = false;
   std::function<std::optional<std::string>()> pick_reference_;
+  std::function<void(bool)> on_change_;
   Totals totals_;
   // Sessions picked for a migration that has not finished: not picked again meanwhile (a stalled
   // target can keep a batch waiting for a while).

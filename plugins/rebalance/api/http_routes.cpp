@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "rebalance/core/options.hpp"
+
 namespace tidemq::rebalance {
 
 namespace {
@@ -32,6 +34,30 @@ HttpResponse answer(ApiVersion api, const std::string& node, const std::optional
   return json_reply(200, v4 ? Json{{"code", 0}, {"data", Json::array()}} : Json::object());
 }
 
+// v5 validates in the order schema → path node → node list → RPC (§6.3). The body's schema is
+// checked here, before the path node, with every node name it gives taken as a known, available
+// node, so that only schema failures (wrong types, bad values, unknown fields, empty lists) show.
+std::optional<OptionsError> schema_error(const std::string& method, const std::string& body) {
+  const bool evacuation = method == "rebalance.evacuation.start.v1";
+  if (!evacuation && method != "rebalance.start.v1" && method != "rebalance.plan.v1") return std::nullopt;
+  ClusterView everyone;
+  auto doc = nlohmann::ordered_json::parse(body.empty() ? std::string_view("{}") : std::string_view(body), nullptr, false);
+  if (doc.is_object())
+    for (const char* key : {"nodes", "migrate_to"})
+      if (doc.contains(key) && doc[key].is_array())
+        for (const auto& n : doc[key])
+          if (n.is_string()) everyone.members.push_back(n.get<std::string>());
+  everyone.available = everyone.members;
+  if (evacuation) {
+    auto r = parse_evacuation_body(body, everyone);
+    if (!r) return r.error();
+  } else {
+    auto r = parse_rebalance_body(body, everyone);
+    if (!r) return r.error();
+  }
+  return std::nullopt;
+}
+
 // Runs `method` on the node named in the path (here or over RPC).
 void on_node(plugin::ClusterServices& cluster, ApiVersion api, const std::vector<std::pair<std::string, std::string>>& params,
              const std::string& method, Json args, plugin::HttpReply reply) {
@@ -42,7 +68,11 @@ void on_node(plugin::ClusterServices& cluster, ApiVersion api, const std::vector
   for (const auto& m : cluster.members())
     if (m.name == node) known = true, running = m.running;
   if (!running) {
-    if (api == ApiVersion::v5) return reply(json_reply(404, Json{{"code", "NOT_FOUND"}, {"message", "Node not found: " + node}}));
+    if (api == ApiVersion::v5) {
+      if (auto e = schema_error(method, args.value("body", std::string())))
+        return reply(json_reply(400, Json{{"code", "BAD_REQUEST"}, {"message", v5_message(*e)}}));
+      return reply(json_reply(404, Json{{"code", "NOT_FOUND"}, {"message", "Node not found: " + node}}));
+    }
     // v4: a member that is down is unreachable, not unknown (§6.2).
     const std::string message = known ? "Error communicating with node '" + node + "': the node is not running" : "invalid node: " + node;
     return reply(json_reply(200, Json{{"code", 400}, {"message", message}}));

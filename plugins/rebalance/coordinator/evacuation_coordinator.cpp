@@ -149,10 +149,7 @@ void EvacuationCoordinator::fetch_counts(const cmd::FetchCounts& c) {
     if (c.targets && std::find(c.targets->begin(), c.targets->end(), m.name) == c.targets->end()) continue;
     candidates.push_back(m.name);
   }
-  if (candidates.empty()) {
-    recipients_.clear();
-    return feed(counts);
-  }
+  if (candidates.empty()) return feed(counts);
   struct Gather {
     ev::LocalCounts counts;
     std::size_t remaining;
@@ -166,7 +163,6 @@ void EvacuationCoordinator::fetch_counts(const cmd::FetchCounts& c) {
                         if (r && r->is_object() && !r->value("enabled", true)) g->available.push_back(node);
                         if (--g->remaining > 0) return;
                         std::sort(g->available.begin(), g->available.end());
-                        recipients_ = g->available;
                         g->counts.available_targets = g->available;
                         feed(g->counts);
                       });

@@ -31,11 +31,11 @@ class EvacuationCoordinator {
   void restore();
   void start(EvacuationOptions options, ReplyFn reply);
   void stop(ReplyFn reply);
+  // Another node became available or unavailable (PeerAvailability).
+  void recipients_changed() { feed(ev::RecipientsChanged{}); }
 
   bool enabled() const { return fsm_.enabled(); }
   const EvacuationFsm& fsm() const { return fsm_; }
-  // Recipients available now (cached from the last tick that asked).
-  const std::vector<NodeId>& recipients() const { return recipients_; }
 
  private:
   void feed(const EvacuationEvent& e);
@@ -55,7 +55,6 @@ class EvacuationCoordinator {
   EvictionPacer pacer_;           // connections
   SessionPacer session_pacer_;   // sessions, with the attempt counts of D10
   PendingReplies replies_;  // the start and stop the machine has yet to answer
-  std::vector<NodeId> recipients_;
   std::map<NodeId, std::uint64_t> loads_;    // connections per available node (least_loaded)
   util::TimePoint loads_at_{};
   bool loads_pending_ = false;

@@ -92,7 +92,9 @@ void RebalanceCoordinator::feed(const RebalanceEvent& e) { run(fsm_.handle(e)); 
 
 void RebalanceCoordinator::run(Commands cmds) {
   const std::string self = ctx_.cluster.self();
+  bool phase_changed = false;
   for (const Command& c : cmds) {
+    phase_changed = phase_changed || std::holds_alternative<cmd::PhaseChanged>(c);
     if (auto* arm = std::get_if<cmd::ArmTimer>(&c)) {
       timer_ = ctx_.timers.after(arm->after, [this, alive = alive_, token = arm->token] {
         if (*alive) feed(ev::TimerFired{token});
@@ -155,6 +157,8 @@ void RebalanceCoordinator::run(Commands cmds) {
       log_command(c);
     }
   }
+  // A donor's status follows the coordinator's state at once, not at the next lease renewal.
+  if (phase_changed && fsm_.running()) send_views();
 }
 
 void RebalanceCoordinator::fetch_counts(const cmd::FetchCounts& c) {
@@ -194,6 +198,14 @@ void RebalanceCoordinator::fetch_counts(const cmd::FetchCounts& c) {
 void RebalanceCoordinator::renew_leases() {
   lease_timer_.reset();
   if (!fsm_.busy()) return;
+  send_views();
+  lease_timer_ = ctx_.timers.after(kRenewEvery, [this, alive = alive_] {
+    if (*alive) renew_leases();
+  });
+}
+
+// Renews each donor's lease and hands it the view it shows in its status.
+void RebalanceCoordinator::send_views() {
   const std::string self = ctx_.cluster.self();
   for (const auto& donor : fsm_.donors()) {
     Json args{{"coordinator", self}};
@@ -206,9 +218,6 @@ void RebalanceCoordinator::renew_leases() {
                         (void)error;
                       });
   }
-  lease_timer_ = ctx_.timers.after(kRenewEvery, [this, alive = alive_] {
-    if (*alive) renew_leases();
-  });
 }
 
 // ---- donor --------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class RebalanceCoordinator {
   void run(Commands cmds);
   void fetch_counts(const cmd::FetchCounts& c);
   void renew_leases();
+  void send_views();
 
   // donor side
   void donor_enable(const plugin::Json& a, plugin::Done reply);

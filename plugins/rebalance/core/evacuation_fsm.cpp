@@ -158,6 +158,13 @@ Commands EvacuationFsm::handle(const ev::TimerFired& e) {
   return out;
 }
 
+Commands EvacuationFsm::handle(const ev::RecipientsChanged&) {
+  if (state_ != EvacuationState::evicting_sessions || !no_targets_ || await_ != Await::timer) return {};
+  Commands out{cmd::CancelTimer{}};
+  fetch(out);
+  return out;
+}
+
 Commands EvacuationFsm::handle(const ev::LocalCounts& e) {
   if (await_ != Await::counts || e.token != token_) return {};
   if (state_ == EvacuationState::evicting_conns) return on_conn_tick(e);

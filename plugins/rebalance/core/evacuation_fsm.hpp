@@ -56,6 +56,7 @@ class EvacuationFsm {
   Commands handle(const ev::AgentReply& e);
   Commands handle(const ev::BatchDone& e);
   Commands handle(const ev::PersistFailed& e);
+  Commands handle(const ev::RecipientsChanged& e);
   Commands handle(const EvacuationEvent& e);
 
   EvacuationState state() const noexcept { return state_; }

@@ -155,6 +155,9 @@ struct LocalCounts {
 struct PersistFailed {
   std::string message;
 };
+// Some node became available or unavailable: an evacuation waiting for a recipient retries now
+// instead of at the end of its 30 s wait (D16).
+struct RecipientsChanged {};
 
 // Rebalance
 struct RebalanceStart {
@@ -179,7 +182,8 @@ struct DonorLost {  // the donor's agent reset (lease lapsed, restarted) or refu
 }  // namespace ev
 
 using EvacuationEvent = std::variant<ev::EvacuationStart, ev::EvacuationRestore, ev::Stop, ev::TimerFired,
-                                     ev::LocalCounts, ev::AgentReply, ev::BatchDone, ev::PersistFailed>;
+                                     ev::LocalCounts, ev::AgentReply, ev::BatchDone, ev::PersistFailed,
+                                     ev::RecipientsChanged>;
 using RebalanceEvent = std::variant<ev::RebalanceStart, ev::Stop, ev::TimerFired, ev::ClusterCounts,
                                     ev::CountsFailed, ev::AgentReply, ev::BatchDone, ev::NodeDown, ev::DonorLost>;
 

@@ -11,6 +11,7 @@ void throw_exception_from_error(const OptionsError& e, const boost::source_locat
 }
 
 std::string v5_message(const OptionsError& e) {
+  if (!e.v5_text.empty()) return e.v5_text;
   switch (e.code) {
     case RebalanceErrc::invalid_nodes: {
       std::string out = "Invalid nodes: [";

@@ -54,11 +54,13 @@ struct EvacuationOptions {
 // A validation failure. `code` is invalid_options for a bad value or an unknown option,
 // invalid_nodes for unknown node names, nodes_unavailable for known but unavailable ones and
 // malformed_body for a body that is not a JSON object (HTTP 400 "Bad Request"). `message` is the
-// spec text (v4 API texts for JSON, CLI texts for arguments); `nodes` the offending names.
+// spec text (v4 API texts for JSON, CLI texts for arguments); `nodes` the offending names;
+// `v5_text`, when set, the v5 schema message that replaces `message` on /api/v5.
 struct OptionsError {
   RebalanceErrc code = RebalanceErrc::invalid_options;
   std::string message;
   std::vector<NodeId> nodes;
+  std::string v5_text;
 };
 
 [[noreturn]] void throw_exception_from_error(const OptionsError& e, const boost::source_location& loc);
@@ -67,7 +69,8 @@ template <class T>
 using OptionsResult = boost::system::result<T, OptionsError>;
 
 // The v5 message for the same failure (§6.3): "Invalid nodes: [<<\"x\">>]",
-// "Nodes unavailable: ['n@h']", otherwise the v4 text.
+// "Nodes unavailable: ['n@h']", a schema message where the v4 text would not be one (an empty node
+// list), otherwise the v4 text.
 std::string v5_message(const OptionsError& e);
 
 // ---- HTTP bodies (§5.1, §5.2; v4 texts) ----

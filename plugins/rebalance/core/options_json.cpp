@@ -72,7 +72,18 @@ OptionsResult<std::vector<NodeId>> node_list(std::string_view name, const Json& 
   if (strings) {
     for (const auto& e : v) strings = strings && e.is_string();
   }
-  if (!strings) return invalid(fmt::format("invalid node list in {}: {}", name, erl_term(v)));
+  // Not a list of names, or an empty one: a schema error on v5 (400 BAD_REQUEST), not "unavailable".
+  const std::string schema = fmt::format("{}: expected a non-empty list of node names", name);
+  if (!strings) {
+    auto e = invalid(fmt::format("invalid node list in {}: {}", name, erl_term(v)));
+    e.v5_text = schema;
+    return e;
+  }
+  if (v.empty()) {
+    auto e = invalid(fmt::format("no available nodes list in {}: []", name));
+    e.v5_text = schema;
+    return e;
+  }
   std::vector<NodeId> names;
   for (const auto& e : v) names.push_back(e.get<std::string>());
   auto check = detail::check_node_list(names, cluster);

@@ -384,7 +384,12 @@ Progress RebalanceFsm::progress() const {
 std::optional<DonorView> RebalanceFsm::donor_view(const NodeId& donor) const {
   if (!is_donor(donor)) return std::nullopt;
   DonorView v;
-  v.state = state_;
+  // While the donors are being enabled the run has no state yet: a donor shows the state the run
+  // enters once they all agreed, so its status is right from the moment its agent is on.
+  v.state = stage_ == Stage::enabling && state_ == RebalanceState::disabled
+                ? (options_.wait_health_check.count() > 0 ? RebalanceState::wait_health_check
+                                                          : RebalanceState::evicting_conns)
+                : state_;
   v.coordinator_node = self_;
   v.connection_eviction_rate = options_.conn_evict_rate;
   v.session_eviction_rate = options_.sess_evict_rate;

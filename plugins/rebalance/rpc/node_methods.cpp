@@ -125,14 +125,16 @@ std::vector<plugin::Registration> register_node_methods(plugin::ClusterServices&
     out.push_back(cluster.register_method(method, std::move(handler)));
   };
   add("rebalance.agent.v1", [&parts](const Json&, plugin::Done reply) {
-    reply(Json{{"enabled", parts.agent->enabled()}, {"connections", parts.agent->connection_count()}}, "");
+    Json r = parts.peers->local_report(parts.agent->enabled());
+    r["connections"] = parts.agent->connection_count();
+    reply(r, "");
   });
   add("rebalance.evacuation.start.v1",
       [&parts](const Json& a, plugin::Done reply) { start_evacuation_here(parts, body_of(a), std::move(reply)); });
   add("rebalance.evacuation.stop.v1",
       [&parts](const Json&, plugin::Done reply) { parts.evacuation->stop(answer_with_result(std::move(reply))); });
   add("rebalance.global_entry.v1", [&parts](const Json& a, plugin::Done reply) {
-    reply(Json{{"evacuation", parts.evacuation->fsm().global_entry(parts.evacuation->recipients())},
+    reply(Json{{"evacuation", parts.evacuation->fsm().global_entry(parts.session_recipients())},
                {"rebalance", parts.rebalance->fsm().coordinator_entry(api_of(a))}},
           "");
   });

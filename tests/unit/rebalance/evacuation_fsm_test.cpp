@@ -309,6 +309,26 @@ TEST_CASE("evacuation: without recipients it retries and never completes (D16)",
   CHECK(one<cmd::MigrateSessions>(c).targets == std::vector<NodeId>{kPeer});
 }
 
+TEST_CASE("evacuation: a recipient that becomes available ends the 30 s wait at once",
+          "[unit][rebalance][evacuation_fsm]") {
+  Fixture f;
+  EvacuationOptions o;
+  o.wait_takeover = 0s;
+  auto c = f.agent_ok(f.start(o));
+  CHECK(f.fsm.handle(ev::RecipientsChanged{}).empty());  // not waiting for a recipient: nothing to do
+  c = f.counts(c, 0, 40);
+  c = f.fire(c);
+  c = f.counts(c, 0, 40, {});  // nobody to migrate to: the 30 s wait
+  REQUIRE(one<cmd::ArmTimer>(c).after == 30s);
+  f.clock.advance(1s);
+  c = f.fsm.handle(ev::RecipientsChanged{});
+  CHECK(kinds(c) == Strings{"CancelTimer", "FetchCounts"});
+  CHECK(f.fsm.handle(ev::RecipientsChanged{}).empty());  // already asking
+  c = f.counts(c, 0, 40, {kPeer});
+  CHECK(one<cmd::MigrateSessions>(c).targets == std::vector<NodeId>{kPeer});
+  CHECK(f.fsm.handle(ev::RecipientsChanged{}).empty());  // migrating
+}
+
 TEST_CASE("evacuation: sessions given up are reported, not retried forever (D10)",
           "[unit][rebalance][evacuation_fsm]") {
   Fixture f;

@@ -158,9 +158,15 @@ TEST_CASE("rebalance body: nodes", "[unit][rebalance][options]") {
     CHECK(v5_message(e) == R"(Invalid nodes: [<<"bad@host">>,<<"worse">>])");
   }
   SECTION("empty list") {
+    // v4 keeps its text; on v5 an empty list is a schema error (400 BAD_REQUEST), not "unavailable"
     auto e = rebalance_err(R"({"nodes":[]})");
-    CHECK(e.code == RebalanceErrc::nodes_unavailable);
+    CHECK(e.code == RebalanceErrc::invalid_options);
     CHECK(e.message == "no available nodes list in nodes: []");
+    CHECK(v5_message(e) == "nodes: expected a non-empty list of node names");
+    auto m = evacuation_err(R"({"migrate_to":[]})");
+    CHECK(m.code == RebalanceErrc::invalid_options);
+    CHECK(v5_message(m) == "migrate_to: expected a non-empty list of node names");
+    CHECK(v5_message(rebalance_err(R"({"nodes":"n1@127.0.0.1"})")) == "nodes: expected a non-empty list of node names");
   }
   SECTION("none available") {
     auto e = rebalance_err(R"({"nodes":["n4@127.0.0.1"]})");
