@@ -949,3 +949,21 @@ def test_cluster_wait_for_a_rebalance_that_aborts(cluster, ctl):
     finally:
         for cl in clients:
             cl.close()
+
+
+def test_cluster_node_list_errors_print_the_cli_texts(cluster, ctl):
+    """A real evacuating node in --nodes / --migrate-to: the CLI's own texts (§5 tables, last
+    column), not the API's (`unavailable nodes in nodes: [...]`)."""
+    c = cluster(3)
+    n1, n2, n3 = c.nodes
+    ok(ctl("rebalance", "start", "--evacuation", node=n2), "Rebalance(evacuation) started\n")
+    fails(ctl("rebalance", "start", "--nodes", "%s,%s" % (n1.name, n2.name), node=n1),
+          "Rebalance start error: invalid --nodes, unavailable nodes: ['%s']" % n2.name)
+    fails(ctl("rebalance", "start", "--nodes", n2.name, node=n1), "Rebalance start error: invalid --nodes, no nodes")
+    fails(ctl("rebalance", "start", "--evacuation", "--migrate-to", "%s %s" % (n2.name, n3.name), node=n1),
+          "Rebalance start error: invalid --migrate-to, unavailable nodes: ['%s']" % n2.name)
+    fails(ctl("rebalance", "start", "--evacuation", "--migrate-to", n2.name, node=n1),
+          "Rebalance start error: invalid --migrate-to, no nodes")
+    fails(ctl("rebalance", "plan", "--nodes", "%s,%s" % (n1.name, n2.name), node=n1),
+          "Rebalance plan error: invalid --nodes, unavailable nodes: ['%s']" % n2.name)
+    ok(ctl("rebalance", "stop", node=n2), "Rebalance(evacuation) stopped\n")
