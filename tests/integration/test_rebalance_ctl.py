@@ -967,3 +967,11 @@ def test_cluster_node_list_errors_print_the_cli_texts(cluster, ctl):
     fails(ctl("rebalance", "plan", "--nodes", "%s,%s" % (n1.name, n2.name), node=n1),
           "Rebalance plan error: invalid --nodes, unavailable nodes: ['%s']" % n2.name)
     ok(ctl("rebalance", "stop", node=n2), "Rebalance(evacuation) stopped\n")
+
+
+def test_cluster_evacuation_migrate_to_itself(cluster, ctl):
+    c = cluster(2)
+    n1, n2 = c.nodes
+    fails(ctl("rebalance", "start", "--evacuation", "--migrate-to", "%s,%s" % (n2.name, n1.name), node=n1),
+          "Rebalance start error: invalid --migrate-to, the evacuated node itself: ['%s']" % n1.name)
+    ok(ctl("eviction", "status", node=n1), "Eviction status: disabled\n")

@@ -578,6 +578,9 @@ void run_start(Api& api, const StartCommand& sc) {
   rb::StartArgs start = parse_start(api, sc.args, prefix);
   const std::string node = this_node(api);
   if (start.mode == rb::StartMode::evacuation) {
+    const auto& targets = start.evacuation.migrate_to;
+    if (targets && std::find(targets->begin(), targets->end(), node) != targets->end())
+      throw PlainFailure(prefix + "invalid --migrate-to, the evacuated node itself: " + rb::erl_atom_list({node}));
     auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/evacuation/start",
                      evacuation_body(start.evacuation, sc.given));
     if (a.refused) {

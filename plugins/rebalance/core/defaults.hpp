@@ -20,6 +20,8 @@ inline constexpr std::chrono::seconds kDefaultRebalanceWaitHealthCheck{60};   //
 inline constexpr std::chrono::seconds kDefaultEvacuationWaitHealthCheck{0};   // D3
 inline constexpr std::chrono::seconds kDefaultWaitTakeover{60};
 inline constexpr std::chrono::milliseconds kDefaultEvictRpcTimeout{15000};
+// Start bodies nest two levels at most ({"nodes":[...]}); deeper ones are refused unread.
+inline constexpr std::size_t kMaxBodyNesting = 32;
 
 // ---- ranges (D20) ----
 inline constexpr std::uint64_t kMaxInteger = 2147483647;        // rates and thresholds: 1 … 2^31−1

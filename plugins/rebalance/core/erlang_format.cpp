@@ -157,25 +157,40 @@ std::string erl_float(double v) {
   return sign + out;
 }
 
-std::string erl_term(const nlohmann::ordered_json& v) {
+namespace {
+
+// erl_term into `out`, `depth` levels down; stops adding once `out` is past the length limit.
+void render_term(const nlohmann::ordered_json& v, std::size_t depth, std::string& out) {
   using value_t = nlohmann::ordered_json::value_t;
+  if (out.size() > kErlTermMaxLength) return;
+  if (depth > kErlTermMaxDepth && (v.is_object() || v.is_array())) {
+    out += "...";
+    return;
+  }
   switch (v.type()) {
-    case value_t::null: return "null";
-    case value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case value_t::string: return erl_binary(v.get_ref<const std::string&>());
-    case value_t::number_integer: return std::to_string(v.get<std::int64_t>());
-    case value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
-    case value_t::number_float: return erl_float(v.get<double>());
+    case value_t::null: out += "null"; return;
+    case value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+    case value_t::string: out += erl_binary(v.get_ref<const std::string&>()); return;
+    case value_t::number_integer: out += std::to_string(v.get<std::int64_t>()); return;
+    case value_t::number_unsigned: out += std::to_string(v.get<std::uint64_t>()); return;
+    case value_t::number_float: out += erl_float(v.get<double>()); return;
     case value_t::object: {
-      if (v.empty()) return "[{}]";
-      std::string out = "[";
+      if (v.empty()) {
+        out += "[{}]";
+        return;
+      }
+      out += '[';
       bool first = true;
       for (const auto& [k, val] : v.items()) {
+        if (out.size() > kErlTermMaxLength) break;
         if (!first) out += ',';
         first = false;
-        out += "{" + erl_binary(k) + "," + erl_term(val) + "}";
+        out += "{" + erl_binary(k) + ",";
+        render_term(val, depth + 1, out);
+        out += '}';
       }
-      return out + "]";
+      out += ']';
+      return;
     }
     case value_t::array: {
       bool as_string = !v.empty();
@@ -189,14 +204,36 @@ std::string erl_term(const nlohmann::ordered_json& v) {
       if (as_string) {
         std::string s;
         for (const auto& e : v) s += static_cast<char>(e.get<std::int64_t>());
-        return erl_string(s);
+        out += erl_string(s);
+        return;
       }
-      return join_list(v, [](const nlohmann::ordered_json& e) { return erl_term(e); });
+      out += '[';
+      bool first = true;
+      for (const auto& e : v) {
+        if (out.size() > kErlTermMaxLength) break;
+        if (!first) out += ',';
+        first = false;
+        render_term(e, depth + 1, out);
+      }
+      out += ']';
+      return;
     }
     case value_t::binary:
     case value_t::discarded: break;
   }
-  return "undefined";
+  out += "undefined";
+}
+
+}  // namespace
+
+std::string erl_term(const nlohmann::ordered_json& v) {
+  std::string out;
+  render_term(v, 1, out);
+  if (out.size() > kErlTermMaxLength) {
+    out.resize(kErlTermMaxLength);
+    out += "...";
+  }
+  return out;
 }
 
 }  // namespace tidemq::rebalance

@@ -27,6 +27,11 @@ std::string erl_float(double v);
 
 // A JSON value decoded by jsx and printed with ~p: strings are binaries, objects proplists
 // ([{<<"k">>,1}], empty [{}]), null/true/false atoms, lists of printable Latin-1 codes strings.
+// The value may come from anyone (an unknown parameter is echoed in the error), so the rendering
+// is bounded: deeper than kErlTermMaxDepth levels prints `...`, and the text is cut after about
+// kErlTermMaxLength characters with `...`.
+inline constexpr std::size_t kErlTermMaxDepth = 16;
+inline constexpr std::size_t kErlTermMaxLength = 256;
 std::string erl_term(const nlohmann::ordered_json& v);
 
 }  // namespace tidemq::rebalance

@@ -38,4 +38,8 @@ struct NodeListCheck {
 };
 NodeListCheck check_node_list(const std::vector<NodeId>& nodes, const ClusterView& cluster);
 
+// True when the JSON text opens more than `limit` objects/arrays inside each other (brackets in
+// strings do not count). A linear scan, so a hostile body is refused before anything recurses.
+bool json_nesting_exceeds(std::string_view text, std::size_t limit);
+
 }  // namespace tidemq::rebalance::detail

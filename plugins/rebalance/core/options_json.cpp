@@ -110,12 +110,15 @@ OptionsError unknown_param(std::string_view what, const std::string& key, const 
 
 OptionsError malformed() { return {RebalanceErrc::malformed_body, "Bad Request", {}}; }
 
-// An empty body is {}; nullopt when the body is not a JSON object.
-std::optional<Json> parse_body(std::string_view body) {
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return Json::object();
+// An empty body is {}; malformed when the body is not a JSON object; refused when it nests deeper
+// than any option could (it comes from anyone; nothing below recurses into more than that).
+OptionsResult<Json> parse_body(std::string_view body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return OptionsResult<Json>(boost::system::in_place_value, Json::object());
+  if (detail::json_nesting_exceeds(body, kMaxBodyNesting))
+    return invalid(fmt::format("the body is nested more than {} levels deep", kMaxBodyNesting));
   Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  return j;
+  if (j.is_discarded() || !j.is_object()) return malformed();
+  return OptionsResult<Json>(boost::system::in_place_value, std::move(j));
 }
 
 }  // namespace
@@ -191,13 +194,13 @@ OptionsResult<EvacuationOptions> parse_evacuation_json(const Json& body, const C
 
 OptionsResult<RebalanceOptions> parse_rebalance_body(std::string_view body, const ClusterView& cluster) {
   auto j = parse_body(body);
-  if (!j) return malformed();
+  if (!j) return j.error();
   return parse_rebalance_json(*j, cluster);
 }
 
 OptionsResult<EvacuationOptions> parse_evacuation_body(std::string_view body, const ClusterView& cluster) {
   auto j = parse_body(body);
-  if (!j) return malformed();
+  if (!j) return j.error();
   return parse_evacuation_json(*j, cluster);
 }
 

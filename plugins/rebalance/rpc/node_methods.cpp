@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "rebalance/core/erlang_format.hpp"
 #include "rebalance/core/rebalance_plan.hpp"
 
 namespace tidemq::rebalance {
@@ -76,6 +77,12 @@ void start_evacuation_here(PluginParts& parts, const std::string& body, plugin::
   with_cluster_view(parts.ctx->cluster, [&parts, body, reply](ClusterView view) {
     auto opts = parse_evacuation_body(body, view);
     if (!opts) return reply(invalid(opts.error()), "");
+    // The node cannot take its own sessions: a migrate_to naming it is a mistake, said so.
+    const std::string self = parts.ctx->cluster.self();
+    if (opts->migrate_to && std::find(opts->migrate_to->begin(), opts->migrate_to->end(), self) != opts->migrate_to->end())
+      return reply(invalid(OptionsError{RebalanceErrc::invalid_options,
+                                        "migrate_to contains the evacuated node itself: " + erl_atom(self), {}}),
+                   "");
     parts.evacuation->start(*opts, answer_with_result(reply));
   });
 }

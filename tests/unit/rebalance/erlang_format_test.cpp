@@ -64,3 +64,17 @@ TEST_CASE("JSON values as jsx decodes and ~p prints them", "[unit][rebalance][er
   CHECK(erl_term(J::parse("{}")) == "[{}]");
   CHECK(erl_term(J::parse(R"({"b":1,"a":[true,"x"]})")) == R"([{<<"b">>,1},{<<"a">>,[true,<<"x">>]}])");
 }
+
+TEST_CASE("erl_term is bounded in depth and length (it echoes what anyone sent)", "[unit][rebalance][erlang_format]") {
+  nlohmann::ordered_json deep = 1;
+  for (int i = 0; i < 20000; ++i) deep = nlohmann::ordered_json{{"a", std::move(deep)}};
+  const std::string text = erl_term(deep);
+  CHECK(text.size() <= kErlTermMaxLength + 3);
+  CHECK(text.find(",...}") != std::string::npos);  // cut at kErlTermMaxDepth, closed
+  CHECK(text.starts_with(R"([{<<"a">>,[{<<"a">>,)"));
+  nlohmann::ordered_json wide = nlohmann::ordered_json::array();
+  for (int i = 0; i < 100000; ++i) wide.push_back(-i);
+  CHECK(erl_term(wide).size() == kErlTermMaxLength + 3);
+  nlohmann::ordered_json three = nlohmann::ordered_json::array({nlohmann::ordered_json::array({nlohmann::ordered_json::array({-1})})});
+  CHECK(erl_term(three) == "[[[-1]]]");  // small values are whole
+}

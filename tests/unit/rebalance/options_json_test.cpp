@@ -316,3 +316,20 @@ TEST_CASE("an options error thrown from value()", "[unit][rebalance][options]") 
   auto r = parse_rebalance_body(R"({"conn_evict_rate":0})", kCluster);
   CHECK_THROWS_WITH(r.value(), "invalid conn_evict_rate value");
 }
+
+TEST_CASE("bodies nested deeper than any option are refused unread", "[unit][rebalance][options]") {
+  std::string deep;
+  for (int i = 0; i < 20000; ++i) deep += R"({"a":)";
+  deep += "1" + std::string(20000, '}');
+  for (const auto& e : {rebalance_err(deep), evacuation_err(deep)}) {
+    CHECK(e.code == RebalanceErrc::invalid_options);
+    CHECK(e.message == "the body is nested more than 32 levels deep");
+  }
+  // brackets inside strings do not count; 32 levels are fine (and then an unknown param, echoed bounded)
+  std::string ok;
+  for (int i = 0; i < 31; ++i) ok += R"({"[[[[{{{{":)";
+  ok += "1" + std::string(31, '}');
+  const auto e = rebalance_err(ok);
+  CHECK(e.message.starts_with("Unknown rebalance param: "));
+  CHECK(e.message.size() < 400);
+}
