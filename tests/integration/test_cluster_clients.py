@@ -1,14 +1,21 @@
-"""Clients seen through any node of a cluster.
+"""Clients seen and kicked through any node of a cluster.
 
 - A session that moves to another node (POST /api/v4/clients/{id}/migrate, or an
   evacuation of its node) keeps what GET /api/v4/clients/{id} shows about its
   client: the new node answers with the same keepalive, address, port,
   connected_at, ... as the old one did (connected: false), and
-  `tidemq_ctl clients show` prints every field."""
+  `tidemq_ctl clients show` prints every field.
+- DELETE /api/v4/clients/{id} and `tidemq_ctl clients kick` on a node that does
+  not hold the client kick it on the node that does (MQTT 5: DISCONNECT 0x98), and
+  the session is gone from the whole cluster; 404 only when no node has it, 503
+  when the node that has it does not answer."""
+
+import signal
 
 import mqttraw
 from clusterhelpers import (  # noqa: F401  (fixtures)
     cluster, ctl, ctl_bin, poll, pytestmark_cluster, wait_client_node)
+from mqttraw import DISCONNECT
 
 pytestmark = pytestmark_cluster
 
@@ -108,3 +115,95 @@ def test_ctl_prints_unknown_fields_as_a_dash(cluster, make_client, ctl):
     assert (r.rc, r.err) == (0, ""), r
     assert "username=-," in r.out and "undefined" not in r.out, r
     assert "disconnected_at" not in r.out, r  # connected: not printed at all
+
+
+# --- kick through any node ---------------------------------------------------------------------
+
+def gone_everywhere(nodes, cid):
+    poll(lambda: (all(n.client_info(cid) == [] for n in nodes), [n.client_info(cid) for n in nodes]),
+         5.0, "no node shows %s" % cid)
+
+
+def kick_via(node, cid):
+    from urllib.parse import quote
+    return node.api("DELETE", "/api/v4/clients/" + quote(cid, safe=""))
+
+
+def connected_on(node, cid, via):
+    c = mqttraw.RawClient(node.host, node.port)
+    assert c.connect(cid, clean=False, props=dict(PERSIST)).rc == 0
+    c.subscribe("kick/" + cid, qos=1)
+    wait_client_node(via, cid, node.name)
+    return c
+
+
+def test_kick_a_connected_client_through_another_node(cluster):
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    cid = "kick-remote-live"
+    client = connected_on(n1, cid, via=n2)
+    try:
+        assert kick_via(n2, cid) == (200, {"code": 0})
+        pkts = client.wait_closed(5)
+        assert [(p.type, p.rc) for p in pkts] == [(DISCONNECT, 0x98)], pkts
+    finally:
+        client.close()
+    gone_everywhere((n1, n2), cid)
+    assert reconnect_session_present(n2, cid) is False
+
+
+def test_kick_an_offline_session_through_another_node(cluster):
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    cid = "kick-remote-offline"
+    client = connected_on(n1, cid, via=n2)
+    client.disconnect()
+    client.close()
+    poll(lambda: (lambda e: (e["connected"] is False, e))(entry(n2, cid)), 5.0, "offline, seen from node 2")
+    assert kick_via(n2, cid) == (200, {"code": 0})
+    gone_everywhere((n1, n2), cid)
+    assert reconnect_session_present(n1, cid) is False
+
+
+def test_ctl_kicks_through_another_node(cluster, ctl):
+    c = cluster(2)
+    n1, n2 = c[1], c[2]
+    cid = "kick-ctl-remote"
+    client = connected_on(n1, cid, via=n2)
+    try:
+        r = ctl("clients", "kick", cid, node=n2)
+        assert (r.rc, r.out, r.err) == (0, "ok\n", ""), r
+        pkts = client.wait_closed(5)
+        assert [(p.type, p.rc) for p in pkts] == [(DISCONNECT, 0x98)], pkts
+    finally:
+        client.close()
+    gone_everywhere((n1, n2), cid)
+    # offline now: kicking it again finds nobody
+    r = ctl("clients", "kick", cid, node=n2)
+    assert (r.rc, r.out, r.err) == (1, "", "Error: client not found\n"), r
+
+
+def test_kick_unknown_client_is_404_on_every_node(cluster, ctl):
+    c = cluster(2)
+    for n in c.nodes:
+        assert kick_via(n, "nobody-anywhere") == (404, {"code": 404, "message": "client not found"})
+        r = ctl("clients", "kick", "nobody-anywhere", node=n)
+        assert (r.rc, r.out, r.err) == (1, "", "Error: client not found\n"), r
+
+
+def test_kick_when_the_owner_does_not_answer_is_503(cluster):
+    # The owner is stopped (SIGSTOP) for less than the down detection, but longer than a
+    # cluster call may take: the kick's call, or the lookup if node 1 is the client's home,
+    # goes unanswered.
+    c = cluster(2, settings={"cluster.rpc_timeout": '"1s"', "cluster.down_after": 240})
+    n1, n2 = c[1], c[2]
+    cid = "kick-unanswered"
+    client = connected_on(n1, cid, via=n2)
+    n1.send_signal(signal.SIGSTOP)
+    try:
+        status, body = kick_via(n2, cid)
+    finally:
+        n1.send_signal(signal.SIGCONT)
+        client.close()
+    assert status == 503 and body["code"] == 503, body
+    assert "no answer in time" in body["message"], body
