@@ -28,6 +28,9 @@ std::string iso8601(std::int64_t ms) {
   return buf;
 }
 
+// 0 is "not known" (a session that came from a node that did not send it) or "not yet".
+json time_or_null(std::int64_t ms) { return ms ? json(iso8601(ms)) : json(nullptr); }
+
 }  // namespace
 
 json client_json(const core::ClientInfo& c, const std::string& node) {
@@ -48,7 +51,10 @@ json client_json(const core::ClientInfo& c, const std::string& node) {
               {"mqueue_len", c.queued},
               {"inflight", c.inflight},
               {"expiry_interval", c.expiry_interval},
-              {"connected_at", c.connected_at_ms ? json(iso8601(c.connected_at_ms)) : json(nullptr)},
+              {"clean_start", c.clean_start},
+              {"connected_at", time_or_null(c.connected_at_ms)},
+              {"disconnected_at", time_or_null(c.disconnected_at_ms)},
+              {"created_at", time_or_null(c.created_at_ms)},
               {"node", node}};
 }
 

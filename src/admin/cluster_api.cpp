@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "admin/cluster_kick.hpp"
+
 namespace tidemq::admin {
 
 using nlohmann::json;
@@ -83,6 +85,7 @@ void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broke
       });
     });
   });
+  register_cluster_kick(router, cluster, broker);
   // Moves an offline session from this node to another (the primitive evacuation and rebalance use).
   router.add_async("POST", "/api/v4/clients/{clientid}/migrate", [&cluster](const HttpRequest& r, const Params& p, Reply reply) {
     json body = json::parse(r.body, nullptr, false);

@@ -1,6 +1,6 @@
 // Cluster-wide admin endpoints: every member in /api/v4/nodes, another node's stats, a client on
-// any node, the route table, and cluster join/leave. Registered before the node-local ones so
-// that /api/v4/nodes and /api/v4/clients/{clientid} answer for the whole cluster.
+// any node (shown or kicked), the route table, and cluster join/leave. Registered before the
+// node-local ones so that /api/v4/nodes and /api/v4/clients/{clientid} answer for the whole cluster.
 #pragma once
 
 #include "admin/broker_api.hpp"

@@ -220,8 +220,7 @@ void Channel::attach_and_ack(PendingConnect& pc) {
     auto st = session_->lock();
     st->username = username_;
     st->keep_alive = keep_alive_;
-    st->connected_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count();
+    st->connected_at_ms = util::wall_clock_ms();
   }
 
   Connack ack;

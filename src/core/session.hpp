@@ -56,6 +56,12 @@ struct HandoffState {
   std::optional<HandoffGate> gate;   // set on the new copy
 };
 
+// The connection a session had, once it is gone: the live one answers for itself while there.
+struct PastConnection {
+  std::string peer_address;  // "ip:port"; "" = unknown
+  std::int64_t disconnected_at_ms = 0;
+};
+
 struct SessionState {
   std::uint8_t protocol_level = mqtt::kV5;
   std::map<std::string, Subscription> subscriptions;  // full filter (with $share prefix) → options
@@ -82,10 +88,13 @@ struct SessionState {
   std::uint64_t epoch = 0;                     // cluster ownership epoch (fencing token); 0 alone
   bool frozen = false;                         // being migrated: not attachable, deliveries wait
 
-  // About the current (or last) connection, for the admin API.
+  // About the current (or last) connection, for the admin API (ClientDetails in a snapshot).
   std::optional<std::string> username;
   std::uint16_t keep_alive = 0;
-  std::int64_t connected_at_ms = 0;            // wall clock, ms since the epoch
+  bool clean_start = false;
+  std::int64_t connected_at_ms = 0;            // wall clock, ms since the Unix epoch
+  std::int64_t created_at_ms = 0;
+  std::unique_ptr<PastConnection> past;        // set only while offline: connected sessions pay 8 bytes
 
   bool owned_by(const SessionOwner* who) const { return who != nullptr && owner_token == who; }
   std::uint16_t allocate_packet_id();

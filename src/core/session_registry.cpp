@@ -24,6 +24,15 @@ MessagePtr will_message(const ClientId& client_id, const mqtt::Will& will, util:
   return m;
 }
 
+namespace {
+// The connection has gone but the session stays: keep where it was and when it went, for the admin
+// API (and for the session's next node, should it move).
+void remember_connection(SessionState& st, const SessionOwner* gone) {
+  st.past = std::make_unique<PastConnection>(PastConnection{gone ? gone->peer_address() : std::string(),
+                                                            util::wall_clock_ms()});
+}
+}  // namespace
+
 SessionRegistry::SessionRegistry(Router& router, const BrokerSettings& settings, util::Clock& clock)
     : router_(router), settings_(settings), clock_(clock) {}
 
@@ -76,12 +85,16 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
         result.session_present = true;
       }
     }
-    if (!result.session) {
+    const bool created = !result.session;
+    if (created) {
       result.session = std::make_shared<Session>(client_id, settings_.max_mqueue_len);
       sessions_.emplace(client_id, result.session);
     }
     {
       auto st = result.session->lock();
+      if (created) st->created_at_ms = util::wall_clock_ms();
+      st->clean_start = clean_start;
+      st->past.reset();
       st->owner = owner;
       st->owner_token = owner.get();
       st->notify_pending = false;
@@ -119,6 +132,7 @@ std::vector<MessagePtr> SessionRegistry::detach(const SessionPtr& s, const Sessi
     unsubscribe_all(s.get(), filters);
     return publish_now;
   }
+  remember_connection(*st, owner);
   if (expiry != kNeverExpires) {
     st->expires_at = now + seconds(expiry);
     timers_.emplace(*st->expires_at, s);
@@ -184,7 +198,12 @@ ClientInfo describe(const SessionPtr& s, bool with_subscriptions = false) {
   ClientInfo i;
   i.client_id = s->id();
   i.connected = st->owner_token != nullptr;
-  if (auto o = st->owner.lock()) i.peer_address = o->peer_address();
+  if (auto o = st->owner.lock()) {
+    i.peer_address = o->peer_address();
+  } else if (st->past) {
+    i.peer_address = st->past->peer_address;
+    i.disconnected_at_ms = st->past->disconnected_at_ms;
+  }
   i.protocol_level = st->protocol_level;
   i.subscriptions = st->subscriptions.size();
   i.queued = st->queue.size();
@@ -193,6 +212,8 @@ ClientInfo describe(const SessionPtr& s, bool with_subscriptions = false) {
   i.username = st->username;
   i.keep_alive = st->keep_alive;
   i.connected_at_ms = st->connected_at_ms;
+  i.clean_start = st->clean_start;
+  i.created_at_ms = st->created_at_ms;
   if (with_subscriptions)
     for (const auto& [f, sub] : st->subscriptions) i.subscription_list.emplace_back(f, sub.options.qos);
   return i;
@@ -371,6 +392,7 @@ std::shared_ptr<SessionOwner> SessionRegistry::take_connection_locked(Session& s
                                                                       util::TimePoint now, std::vector<MessagePtr>& wills) {
   if (!st.owner_token) return nullptr;
   auto previous = st.owner.lock();
+  remember_connection(st, previous.get());
   st.owner.reset();
   st.owner_token = nullptr;
   st.notify_pending = false;

@@ -35,7 +35,10 @@ struct ClientInfo {
   std::uint32_t expiry_interval = 0;
   std::optional<std::string> username;
   std::uint16_t keep_alive = 0;
-  std::int64_t connected_at_ms = 0;
+  std::int64_t connected_at_ms = 0;     // wall clock, ms since the Unix epoch; 0 = unknown
+  std::int64_t disconnected_at_ms = 0;  // 0 = connected or unknown
+  std::int64_t created_at_ms = 0;
+  bool clean_start = false;
   std::vector<std::pair<std::string, std::uint8_t>> subscription_list;  // filter, QoS (only from subscriptions())
 };
 

@@ -1,5 +1,7 @@
 // Session ⇄ SessionSnapshot, and SessionSnapshot ⇄ JSON (binary fields as JSON binary values,
-// so the same value goes over the cluster as MessagePack without base64).
+// so the same value goes over the cluster as MessagePack without base64). Keys added after the
+// first version are optional on reading, and unknown keys are ignored, so that nodes of
+// neighbouring versions can move sessions to each other.
 #include <algorithm>
 #include <cmath>
 
@@ -52,6 +54,33 @@ Delivery delivery_of(const MessageSnapshot& m, util::TimePoint now) {
   return d;
 }
 
+ClientDetails details_of(const SessionState& st) {
+  ClientDetails c;
+  c.username = st.username;
+  c.keep_alive = st.keep_alive;
+  c.clean_start = st.clean_start;
+  c.connected_at_ms = st.connected_at_ms;
+  c.created_at_ms = st.created_at_ms;
+  if (auto o = st.owner.lock()) {
+    c.peer_address = o->peer_address();
+  } else if (st.past) {
+    c.peer_address = st.past->peer_address;
+    c.disconnected_at_ms = st.past->disconnected_at_ms;
+  }
+  return c;
+}
+
+// A restored session is offline: what the snapshot knew of its last connection is kept as past.
+void restore_details(SessionState& st, const ClientDetails& c) {
+  st.username = c.username;
+  st.keep_alive = c.keep_alive;
+  st.clean_start = c.clean_start;
+  st.connected_at_ms = c.connected_at_ms;
+  st.created_at_ms = c.created_at_ms;
+  if (!c.peer_address.empty() || c.disconnected_at_ms != 0)
+    st.past = std::make_unique<PastConnection>(PastConnection{c.peer_address, c.disconnected_at_ms});
+}
+
 }  // namespace
 
 SessionSnapshot Session::to_snapshot(util::TimePoint now) {
@@ -80,6 +109,7 @@ SessionSnapshot Session::snapshot_locked(const SessionState& st, util::TimePoint
   }
   s.expiry_interval = st.expiry_interval;
   if (st.expires_at) s.expiry_remaining = seconds_left(*st.expires_at, now);
+  s.client = details_of(st);
   return s;
 }
 
@@ -99,6 +129,7 @@ std::shared_ptr<Session> Session::from_snapshot(const SessionSnapshot& s, std::s
   }
   st.expiry_interval = s.expiry_interval;
   if (s.expiry_remaining) st.expires_at = now + seconds(*s.expiry_remaining);
+  restore_details(st, s.client);
   return session;
 }
 
@@ -175,6 +206,30 @@ MessageSnapshot message_from_json(const json& j) {
   return m;
 }
 
+// Every key optional on reading: a snapshot from a node that predates a key, or the whole
+// "client" object, restores with that value unknown instead of failing the move.
+json details_to_json(const ClientDetails& c) {
+  json j{{"keep_alive", c.keep_alive}, {"clean_start", c.clean_start}};
+  put(j, "username", c.username);
+  if (!c.peer_address.empty()) j["peer_address"] = c.peer_address;
+  if (c.connected_at_ms) j["connected_at_ms"] = c.connected_at_ms;
+  if (c.disconnected_at_ms) j["disconnected_at_ms"] = c.disconnected_at_ms;
+  if (c.created_at_ms) j["created_at_ms"] = c.created_at_ms;
+  return j;
+}
+
+ClientDetails details_from_json(const json& j) {
+  ClientDetails c;
+  get(j, "username", c.username);
+  c.peer_address = j.value("peer_address", std::string());
+  c.keep_alive = j.value("keep_alive", std::uint16_t{0});
+  c.clean_start = j.value("clean_start", false);
+  c.connected_at_ms = j.value("connected_at_ms", std::int64_t{0});
+  c.disconnected_at_ms = j.value("disconnected_at_ms", std::int64_t{0});
+  c.created_at_ms = j.value("created_at_ms", std::int64_t{0});
+  return c;
+}
+
 }  // namespace
 
 void to_json(json& j, const SessionSnapshot& s) {
@@ -199,6 +254,7 @@ void to_json(json& j, const SessionSnapshot& s) {
     j["will_delay_remaining"] = s.will_delay_remaining;
   }
   put(j, "expiry_remaining", s.expiry_remaining);
+  j["client"] = details_to_json(s.client);
 }
 
 void from_json(const json& j, SessionSnapshot& s) {
@@ -237,6 +293,8 @@ void from_json(const json& j, SessionSnapshot& s) {
   }
   s.expiry_remaining.reset();
   get(j, "expiry_remaining", s.expiry_remaining);
+  s.client = {};
+  if (auto it = j.find("client"); it != j.end() && it->is_object()) s.client = details_from_json(*it);
 }
 
 }  // namespace tidemq::core

@@ -518,8 +518,11 @@ def test_client_details_connected(node, make_client, make_raw, uid):
 def test_client_details_offline_persistent_session(node, make_client, make_raw, uid):
     b, adm = node
     cid = "off-" + uid
-    raw = make_raw(b, client_id=cid, props={"SessionExpiryInterval": 300})
+    raw = make_raw(b, client_id=cid, props={"SessionExpiryInterval": 300}, keepalive=21)
     raw.subscribe("off/t", qos=1)
+    raw_port = raw.sock.getsockname()[1]
+    live = client_info(adm, cid)
+    assert live["disconnected_at"] is None and live["clean_start"] is True, live
     raw.disconnect()
     wait_for(lambda: client_info(adm, cid)["connected"] is False, message="session still connected")
     pub = make_client(b, client_id="offpub-" + uid)
@@ -531,6 +534,10 @@ def test_client_details_offline_persistent_session(node, make_client, make_raw, 
     assert i["subscriptions_cnt"] == 1
     assert i["expiry_interval"] == 300
     assert i["proto_ver"] == 5
+    # what the last connection was, kept while the session waits
+    assert (i["ip_address"], i["port"], i["keepalive"]) == ("127.0.0.1", raw_port, 21), i
+    assert i["connected_at"] == live["connected_at"] and i["created_at"] == live["created_at"], i
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", i["disconnected_at"]), i
     doc = adm.ok("GET", "/api/v4/clients")
     assert {c["clientid"]: c["connected"] for c in doc["data"]} == {cid: False, "offpub-" + uid: True}
 

@@ -28,10 +28,13 @@ pytestmark = pytest.mark.tidemq_only(reason="tidemq_ctl talks to tidemq's admin 
 RUN_TIMEOUT = 15
 
 CLIENT_LINE = re.compile(
-    r"^Client\((?P<id>.+), username=(?P<username>[^,]*), peername=(?P<peer>[^,]*), proto_ver=(?P<ver>\d+), "
+    r"^Client\((?P<id>.+), username=(?P<username>[^,]*), peername=(?P<peer>[^,]*), "
+    r"clean_start=(?P<clean_start>true|false), proto_ver=(?P<ver>\d+), "
     r"keepalive=(?P<keepalive>\d+), session_expiry_interval=(?P<expiry>\d+), subscriptions=(?P<subs>\d+), "
     r"inflight=(?P<inflight>\d+), mqueue_len=(?P<mqueue>\d+), connected=(?P<connected>true|false), "
-    r"connected_at=(?P<connected_at>[^)]*)\)$")
+    r"created_at=(?P<created_at>[^,]*), connected_at=(?P<connected_at>[^,)]*)"
+    r"(, disconnected_at=(?P<disconnected_at>[^)]*))?\)$")
+TIME = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"
 
 
 # --- running the CLI -------------------------------------------------------------
@@ -169,6 +172,7 @@ def test_clients_list(ctl, node, make_client, make_raw, uid):
     c4 = make_client(node.broker, client_id="cl4-" + uid, version=4, keepalive=45)
     off = make_raw(node.broker, client_id="cloff-" + uid, props={"SessionExpiryInterval": 300})
     off.subscribe("cl/off", qos=1)
+    off_port = off.sock.getsockname()[1]
     off.disconnect()
     wait_for(lambda: nodes_info(node)["connections"] == 2)
     c4.publish("cl/off", b"queued", qos=1)
@@ -185,11 +189,14 @@ def test_clients_list(ctl, node, make_client, make_raw, uid):
     assert a["username"] == "u1"
     assert a["peer"] == "127.0.0.1:%d" % c5.c.socket().getsockname()[1]
     assert (a["ver"], a["keepalive"], a["expiry"], a["subs"], a["connected"]) == ("5", "30", "120", "2", "true")
-    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", a["connected_at"]), a
+    assert re.match(TIME, a["connected_at"]) and re.match(TIME, a["created_at"]), a
+    assert a["clean_start"] == "true" and a["disconnected_at"] is None, a
     b = rows["cl4-" + uid]
-    assert b["username"] == "undefined" and b["ver"] == "4" and b["keepalive"] == "45" and b["connected"] == "true"
+    assert b["username"] == "-" and b["ver"] == "4" and b["keepalive"] == "45" and b["connected"] == "true"
     c = rows["cloff-" + uid]
-    assert (c["connected"], c["peer"], c["subs"], c["mqueue"], c["expiry"]) == ("false", "undefined", "1", "1", "300")
+    assert (c["connected"], c["subs"], c["mqueue"], c["expiry"]) == ("false", "1", "1", "300")
+    # a disconnected client: where it was and when it went
+    assert c["peer"] == "127.0.0.1:%d" % off_port and re.match(TIME, c["disconnected_at"]), c
 
 
 def test_clients_show(ctl, node, make_client, uid):

@@ -1,9 +1,10 @@
 // tidemq_ctl clients list | show <clientid> | kick <clientid>
 // One line per client in the emqx_ctl style:
-//   Client(c1, username=undefined, peername=127.0.0.1:50212, proto_ver=5, keepalive=60,
+//   Client(c1, username=-, peername=127.0.0.1:50212, clean_start=true, proto_ver=5, keepalive=60,
 //          session_expiry_interval=0, subscriptions=1, inflight=0, mqueue_len=0, connected=true,
-//          connected_at=2026-11-21 23:40:01)
-// (the API does not report clean_start or created_at, so neither is printed).
+//          created_at=2026-11-21 23:40:01, connected_at=2026-11-21 23:40:01)
+// with ", disconnected_at=..." before the ")" once the client has gone. A value the node does not
+// know (null in the API) prints as "-".
 #include <iostream>
 #include <memory>
 
@@ -18,21 +19,28 @@ using nlohmann::json;
 
 namespace {
 
-std::string field(const json& c, const char* key) { return text(c.contains(key) ? c[key] : json(nullptr)); }
+constexpr const char* kUnknown = "-";
+
+std::string field(const json& c, const char* key) {
+  return text(c.contains(key) ? c[key] : json(nullptr), kUnknown);
+}
 
 std::string client_line(const json& c) {
-  std::string peer = "undefined";
+  std::string peer = kUnknown;
   if (c.contains("ip_address") && c["ip_address"].is_string() && !c["ip_address"].get<std::string>().empty()) {
     std::string ip = c["ip_address"].get<std::string>();
     if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
     peer = ip + ":" + field(c, "port");
   }
-  return fmt::format(
-      "Client({}, username={}, peername={}, proto_ver={}, keepalive={}, session_expiry_interval={}, "
-      "subscriptions={}, inflight={}, mqueue_len={}, connected={}, connected_at={})",
-      field(c, "clientid"), field(c, "username"), peer, field(c, "proto_ver"), field(c, "keepalive"),
-      field(c, "expiry_interval"), field(c, "subscriptions_cnt"), field(c, "inflight"), field(c, "mqueue_len"),
-      field(c, "connected"), field(c, "connected_at"));
+  std::string line = fmt::format(
+      "Client({}, username={}, peername={}, clean_start={}, proto_ver={}, keepalive={}, session_expiry_interval={}, "
+      "subscriptions={}, inflight={}, mqueue_len={}, connected={}, created_at={}, connected_at={}",
+      field(c, "clientid"), field(c, "username"), peer, field(c, "clean_start"), field(c, "proto_ver"),
+      field(c, "keepalive"), field(c, "expiry_interval"), field(c, "subscriptions_cnt"), field(c, "inflight"),
+      field(c, "mqueue_len"), field(c, "connected"), field(c, "created_at"), field(c, "connected_at"));
+  if (c.contains("disconnected_at") && !c["disconnected_at"].is_null())
+    line += ", disconnected_at=" + field(c, "disconnected_at");
+  return line + ")";
 }
 
 }  // namespace

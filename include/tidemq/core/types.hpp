@@ -86,6 +86,19 @@ struct InflightSnapshot {
   bool operator==(const InflightSnapshot&) const = default;
 };
 
+// What the admin API shows about a session's current or last connection. It moves with the
+// session, so that a session migrated to another node reads the same there.
+struct ClientDetails {
+  std::optional<std::string> username;
+  std::string peer_address;             // "ip:port" of the current or last connection; "" = unknown
+  std::uint16_t keep_alive = 0;         // seconds, after the server's cap
+  bool clean_start = false;             // of the current or last CONNECT
+  std::int64_t connected_at_ms = 0;     // wall clock, ms since the Unix epoch; 0 = unknown
+  std::int64_t disconnected_at_ms = 0;  // 0 = connected or unknown
+  std::int64_t created_at_ms = 0;       // when the session began; 0 = unknown
+  bool operator==(const ClientDetails&) const = default;
+};
+
 struct SessionSnapshot {
   ClientId client_id;
   std::uint8_t protocol_level = mqtt::kV5;
@@ -98,6 +111,7 @@ struct SessionSnapshot {
   std::uint32_t will_delay_remaining = 0;         // seconds left before that will is due
   std::uint32_t expiry_interval = 0;              // Session Expiry Interval (seconds)
   std::optional<std::uint32_t> expiry_remaining;  // seconds left when offline
+  ClientDetails client;                           // all zero from a node that predates it
   bool operator==(const SessionSnapshot&) const = default;
 };
 

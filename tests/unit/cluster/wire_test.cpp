@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <random>
 #include <stdexcept>
@@ -501,4 +502,37 @@ TEST_CASE("decode_forward and decode_deliver survive truncation and mutation", "
     FrameReader::Status st;
     while ((st = reader.next(type, p)) == FrameReader::Status::frame) CHECK(p.size() < junk.size());
   }
+}
+
+TEST_CASE("a migrating session's snapshot keeps its client details in a control frame", "[unit][cluster][wire]") {
+  // As the handoff sends it: {m: "handoff.import.v1", a: {items: [{s: snapshot, e: epoch}]}} in
+  // MessagePack, in a control frame.
+  core::SessionSnapshot s;
+  s.client_id = "moving";
+  s.expiry_interval = 600;
+  s.expiry_remaining = 590;
+  s.client.username = "bob";
+  s.client.peer_address = "127.0.0.1:51515";
+  s.client.keep_alive = 37;
+  s.client.connected_at_ms = 1'700'000'000'000;
+  s.client.disconnected_at_ms = 1'700'000'001'000;
+  s.client.created_at_ms = 1'700'000'000'000;
+  const nlohmann::json msg{{"m", "handoff.import.v1"}, {"i", 0},
+                           {"a", {{"r", 1}, {"items", nlohmann::json::array({{{"s", s}, {"e", 3}}})}}}};
+  const auto packed = nlohmann::json::to_msgpack(msg);
+  std::string out;
+  append_frame(out, FrameType::control, std::string_view(reinterpret_cast<const char*>(packed.data()), packed.size()));
+
+  FrameReader reader;
+  reader.feed(out);
+  FrameType type{};
+  std::string_view payload;
+  REQUIRE(reader.next(type, payload) == FrameReader::Status::frame);
+  CHECK(type == FrameType::control);
+  const auto got = nlohmann::json::from_msgpack(payload, true, false);
+  REQUIRE_FALSE(got.is_discarded());
+  const auto back = got.at("a").at("items").at(0).at("s").get<core::SessionSnapshot>();
+  CHECK(back == s);
+  CHECK(back.client.keep_alive == 37);
+  CHECK(back.client.peer_address == "127.0.0.1:51515");
 }

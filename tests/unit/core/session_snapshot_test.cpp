@@ -96,3 +96,98 @@ TEST_CASE("export and import of a live-built session lose nothing", "[unit][core
   auto pubrel_answer = back->send(mqtt::PubResponse{mqtt::PacketType::pubrel, 77, 0, {}});
   CHECK(as<mqtt::PubResponse>(pubrel_answer.at(0)).reason == 0);
 }
+
+TEST_CASE("SessionSnapshot carries the client details through JSON and MessagePack", "[unit][core][snapshot]") {
+  core::SessionSnapshot s;
+  s.client_id = "dev-2";
+  s.client.username = "alice";
+  s.client.peer_address = "127.0.0.3:40123";
+  s.client.keep_alive = 37;
+  s.client.clean_start = true;
+  s.client.connected_at_ms = 1'700'000'000'123;
+  s.client.disconnected_at_ms = 1'700'000'060'456;
+  s.client.created_at_ms = 1'699'999'999'000;
+
+  nlohmann::json j = s;
+  CHECK(j.get<core::SessionSnapshot>() == s);
+  CHECK(nlohmann::json::from_msgpack(nlohmann::json::to_msgpack(j)).get<core::SessionSnapshot>() == s);
+
+  SECTION("a snapshot from a node that predates the details restores them as unknown") {
+    j.erase("client");
+    auto old = j.get<core::SessionSnapshot>();
+    CHECK(old.client == core::ClientDetails{});
+    CHECK(old.client_id == "dev-2");
+  }
+  SECTION("keys a later version adds are ignored") {
+    j["client"]["not_yet_invented"] = 1;
+    j["also_new"] = {{"x", 2}};
+    CHECK(j.get<core::SessionSnapshot>() == s);
+  }
+  SECTION("details left unknown stay unknown") {
+    core::SessionSnapshot bare;
+    bare.client_id = "dev-3";
+    nlohmann::json b = bare;
+    CHECK(b.at("client") == nlohmann::json{{"keep_alive", 0}, {"clean_start", false}});
+    CHECK(b.get<core::SessionSnapshot>() == bare);
+  }
+}
+
+TEST_CASE("a moved offline session keeps its client details", "[unit][core][snapshot]") {
+  FakeClock clock;
+  core::BrokerSettings settings;
+  core::Broker a(settings, clock);
+  core::Broker b(settings, clock);
+
+  auto dev = ChannelHarness::make(a, "127.0.0.3:40123");
+  auto conn = connect_v5("dev", false, 600);
+  conn.keep_alive = 37;
+  conn.username = "alice";
+  REQUIRE(as<mqtt::Connack>(dev->send(conn).at(0)).reason == 0);
+  auto live = a.registry().info("dev");
+  REQUIRE(live);
+  CHECK(live->peer_address == "127.0.0.3:40123");
+  CHECK(live->disconnected_at_ms == 0);
+  dev->send(mqtt::Disconnect{});
+
+  auto before = a.registry().info("dev");
+  REQUIRE(before);
+  CHECK_FALSE(before->connected);
+  CHECK(before->peer_address == "127.0.0.3:40123");  // the offline session remembers its last peer
+  CHECK(before->keep_alive == 37);
+  CHECK(before->username == std::optional<std::string>("alice"));
+  CHECK(before->connected_at_ms > 0);
+  CHECK(before->disconnected_at_ms >= before->connected_at_ms);
+  CHECK(before->created_at_ms > 0);
+  CHECK_FALSE(before->clean_start);
+
+  auto snap = a.registry().export_session("dev");
+  REQUIRE(snap);
+  auto wire = nlohmann::json::to_msgpack(nlohmann::json(*snap));
+  REQUIRE(b.registry().import_session(nlohmann::json::from_msgpack(wire).get<core::SessionSnapshot>()));
+  auto after = b.registry().info("dev");
+  REQUIRE(after);
+  CHECK_FALSE(after->connected);
+  CHECK(after->peer_address == before->peer_address);
+  CHECK(after->keep_alive == before->keep_alive);
+  CHECK(after->username == before->username);
+  CHECK(after->connected_at_ms == before->connected_at_ms);
+  CHECK(after->disconnected_at_ms == before->disconnected_at_ms);
+  CHECK(after->created_at_ms == before->created_at_ms);
+  CHECK(after->clean_start == before->clean_start);
+  CHECK(after->expiry_interval == 600);
+  CHECK(after->protocol_level == mqtt::kV5);
+
+  SECTION("a reconnect there replaces the details with the new connection's") {
+    auto again = ChannelHarness::make(b, "127.0.0.4:5555");
+    auto c2 = connect_v5("dev", false, 600);
+    c2.keep_alive = 12;
+    REQUIRE(as<mqtt::Connack>(again->send(c2).at(0)).session_present);
+    auto now = b.registry().info("dev");
+    REQUIRE(now);
+    CHECK(now->connected);
+    CHECK(now->peer_address == "127.0.0.4:5555");
+    CHECK(now->keep_alive == 12);
+    CHECK(now->disconnected_at_ms == 0);
+    CHECK(now->created_at_ms == before->created_at_ms);  // the same session
+  }
+}
