@@ -529,7 +529,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
       return;
     }
     auto session = broker.registry().find(d.client_id);
-    if (!session || !session->deliver_relayed(core::Delivery{d.msg, d.qos, d.retain, d.sub_id}, origin)) {
+    if (!session || !session->deliver_relayed(core::Delivery{d.msg, d.qos, d.retain, std::move(d.sub_ids)}, origin)) {
       relays_without_session.fetch_add(1, std::memory_order_relaxed);
       log->warn("relayed delivery for {} from {} dropped: no handoff from there is open here", d.client_id, l.peer());
     }
@@ -709,7 +709,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
       auto self = weak.lock();
       auto l = link.lock();
       if (!self || !l) return;
-      l->send_deliver(DirectDelivery{cid, d.msg, d.qos, d.retain, d.sub_id}, self->clock.now());
+      l->send_deliver(DirectDelivery{cid, d.msg, d.qos, d.retain, d.sub_ids}, self->clock.now());
       self->relays_sent.fetch_add(1, std::memory_order_relaxed);
     };
   }

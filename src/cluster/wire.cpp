@@ -348,7 +348,9 @@ void append_deliver(std::string& out, const DirectDelivery& d, util::TimePoint n
     std::uint8_t flags = std::min<std::uint8_t>(d.qos, 2);
     if (d.retain) flags |= kRetain;
     put_u8(out, flags);
-    put_u32(out, d.sub_id);
+    const auto ids = d.sub_ids.view();
+    put_u32(out, static_cast<std::uint32_t>(ids.size()));
+    for (auto id : ids) put_u32(out, id);
     encode_record(out, *d.msg, 0, nullptr, now);
   } catch (...) {
     out.resize(start);
@@ -366,7 +368,21 @@ bool decode_deliver(std::string_view payload, util::TimePoint now, DirectDeliver
   Cursor c{payload};
   DirectDelivery d;
   std::uint8_t flags = 0;
-  if (!c.str16(d.client_id) || !c.u8(flags) || !c.u32(d.sub_id)) return failed(c, error, "deliver");
+  std::uint32_t id_count = 0;
+  if (!c.str16(d.client_id) || !c.u8(flags) || !c.u32(id_count)) return failed(c, error, "deliver");
+  if (id_count > c.in.size() / 4) {
+    c.fail("subscription id count exceeds the frame");
+    return failed(c, error, "deliver");
+  }
+  for (std::uint32_t i = 0; i < id_count; ++i) {
+    std::uint32_t id = 0;
+    c.u32(id);
+    if (id == 0) {
+      c.fail("subscription id 0");
+      return failed(c, error, "deliver");
+    }
+    d.sub_ids.add(id);
+  }
   if ((flags & ~(kQosMask | kRetain)) != 0) {
     c.fail("reserved flags set");
     return failed(c, error, "deliver");

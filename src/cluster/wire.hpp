@@ -4,8 +4,8 @@
 //
 // Frame:   u32 length of (type + payload), u8 FrameType, payload. Big-endian integers throughout.
 // forward: u16 record count, then that many records.
-// deliver: u16-len client id, u8 flags (qos 2 bits, retain), u32 subscription id, one record
-//          (with match_local, store_retained and has_shared clear).
+// deliver: u16-len client id, u8 flags (qos 2 bits, retain), u32 count and that many u32
+//          subscription ids, one record (with match_local, store_retained and has_shared clear).
 // Record:  u64 uid, u8 flags, u16-len topic, u16-len publisher, u32-len payload,
 //          [u32 expiry remaining in ms]  when has_expiry,
 //          [MQTT 5 property block]       when has_props (props differ from a default Properties),
@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/subscription_ids.hpp"
 #include "tidemq/core/types.hpp"
 #include "tidemq/util/clock.hpp"
 
@@ -87,7 +88,7 @@ struct DirectDelivery {
   core::MessagePtr msg;  // never null when encoding
   std::uint8_t qos = 0;
   bool retain = false;
-  std::uint32_t sub_id = 0;
+  core::SubscriptionIds sub_ids;
 };
 void append_deliver(std::string& out, const DirectDelivery& d, util::TimePoint now);  // one `deliver` frame
 bool decode_deliver(std::string_view payload, util::TimePoint now, DirectDelivery& out, std::string* error);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/delivery_plan.hpp"
+
 namespace tidemq::core {
 
 Broker::Broker(BrokerSettings settings, util::Clock& clock)
@@ -61,50 +63,13 @@ std::size_t Broker::deliver_forwarded(const MessagePtr& m, bool match_local, con
 }
 
 std::size_t Broker::deliver_local(const MessagePtr& m, std::vector<RouteTarget>& targets, NodeIndex origin) {
-  // MQTT 3.1.1 clients get one copy at the highest QoS of their matching subscriptions (at the
-  // first of their targets); MQTT 5 clients one copy per subscription (each with its own
-  // Subscription Identifier). Deliveries go out in match order, so that the order of a fan-out
-  // does not depend on where sessions sit in memory (the simulation replays seeds exactly).
-  constexpr std::int16_t kAsIs = -1, kFolded = -2;
-  thread_local std::vector<std::pair<Session*, std::uint32_t>> v3;
-  thread_local std::vector<std::int16_t> fold;  // per target: kAsIs, kFolded (skip) or the QoS to send
-  auto excluded = [&](const RouteTarget& t) {
-    return t.remote != 0 || (t.options.no_local && t.session->id() == m->publisher);
-  };
-  const std::size_t n = targets.size();
-  fold.assign(n, kAsIs);
-  if (n > 1) {
-    v3.clear();
-    for (std::size_t i = 0; i < n; ++i)
-      if (!excluded(targets[i]) && targets[i].session->protocol_level() != mqtt::kV5)
-        v3.emplace_back(targets[i].session, static_cast<std::uint32_t>(i));
-    if (v3.size() > 1) {
-      std::sort(v3.begin(), v3.end());
-      for (std::size_t k = 0; k < v3.size();) {
-        std::size_t j = k;
-        std::uint8_t qos = 0;
-        for (; j < v3.size() && v3[j].first == v3[k].first; ++j)
-          qos = std::max(qos, std::min(m->qos, targets[v3[j].second].options.qos));
-        fold[v3[k].second] = qos;
-        for (std::size_t x = k + 1; x < j; ++x) fold[v3[x].second] = kFolded;
-        k = j;
-      }
-    }
-  }
-  std::size_t queued = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const RouteTarget& t = targets[i];
-    if (excluded(t) || fold[i] == kFolded) continue;
-    std::uint8_t qos = std::min(m->qos, t.options.qos);
-    if (t.session->protocol_level() != mqtt::kV5) {
-      if (fold[i] >= 0) qos = static_cast<std::uint8_t>(fold[i]);
-      if (!t.session->deliver(Delivery{m, qos, false, 0}, origin)) Stats::add(stats_.messages_dropped_queue_full);
-    } else {
-      bool retain = t.options.retain_as_published && m->retain;
-      if (!t.session->deliver(Delivery{m, qos, retain, t.sub_id}, origin)) Stats::add(stats_.messages_dropped_queue_full);
-    }
-    ++queued;
-  }
+  thread_local std::vector<PlannedCopy> copies;
+  plan_copies(*m, targets, copies);
+  for (PlannedCopy& c : copies)
+    if (!c.session->deliver(Delivery{m, c.qos, c.retain, std::move(c.sub_ids)}, origin))
+      Stats::add(stats_.messages_dropped_queue_full);
+  const std::size_t queued = copies.size();
+  copies.clear();
   targets.clear();  // drop the session references now, not at the next publish
   return queued;
 }

@@ -425,7 +425,7 @@ void Channel::on_subscribe(const Subscribe& s) {
   const auto now = broker_.clock().now();
   for (const auto& r : retained_requests)
     for (const auto& m : broker_.retained().match(r.filter, now))
-      session_->deliver(Delivery{m, std::min(m->qos, r.qos), true, sub_id}, Session::kBypassGate);
+      session_->deliver(Delivery{m, std::min(m->qos, r.qos), true, SubscriptionIds(sub_id)}, Session::kBypassGate);
   pump();
 }
 
@@ -514,7 +514,7 @@ Channel::SendResult Channel::send_publish(const Delivery& d, std::uint16_t packe
     expiry = seconds_left(*m.expires_at, now);
   }
   PublishView v{m.topic, m.payload, d.qos, d.retain, dup, packet_id, &m.props, {}, 0, expiry};
-  if (d.sub_id) v.subscription_ids = std::span<const std::uint32_t>(&d.sub_id, 1);
+  v.subscription_ids = d.sub_ids.view();
   bool new_alias = false;
   if (version_ == kV5 && client_alias_max_ > 0) {
     if (!alias_out_) alias_out_ = std::make_unique<std::unordered_map<std::string, std::uint16_t>>();

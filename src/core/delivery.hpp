@@ -1,9 +1,11 @@
-// One message on its way to one subscription of a session, and the node index that says where a
-// delivery came from (the cluster numbers its peers; 0 is this node).
+// One message on its way to a session (one copy for all its matching subscriptions, or for one
+// shared subscription), and the node index that says where a delivery came from (the cluster
+// numbers its peers; 0 is this node).
 #pragma once
 
 #include <cstdint>
 
+#include "core/subscription_ids.hpp"
 #include "tidemq/core/types.hpp"
 
 namespace tidemq::core {
@@ -14,7 +16,7 @@ struct Delivery {
   MessagePtr msg;
   std::uint8_t qos = 0;
   bool retain = false;           // RETAIN flag to send
-  std::uint32_t sub_id = 0;      // 0 = none
+  SubscriptionIds sub_ids;       // of every subscription this one copy stands for (MQTT 5)
 };
 
 }  // namespace tidemq::core

@@ -31,7 +31,7 @@ MessageSnapshot snapshot_of(const Delivery& d, util::TimePoint now) {
   m.props = d.msg->props;
   m.publisher = d.msg->publisher;
   if (d.msg->expires_at) m.expiry_remaining = seconds_left(*d.msg->expires_at, now);
-  if (d.sub_id) m.subscription_ids.push_back(d.sub_id);
+  m.subscription_ids.assign(d.sub_ids.view().begin(), d.sub_ids.view().end());
   m.uid = d.msg->uid;
   return m;
 }
@@ -50,7 +50,7 @@ Delivery delivery_of(const MessageSnapshot& m, util::TimePoint now) {
   d.msg = std::move(msg);
   d.qos = m.qos;
   d.retain = m.retain;
-  d.sub_id = m.subscription_ids.empty() ? 0 : m.subscription_ids.front();
+  d.sub_ids = SubscriptionIds(m.subscription_ids);
   return d;
 }
 

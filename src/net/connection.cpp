@@ -43,11 +43,14 @@ void Connection::start() {
 }
 
 void Connection::wait_readable() {
+  if (read_waiting_) return;
+  read_waiting_ = true;
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
                      [self = shared_from_this()](const error_code& ec) { self->on_readable(ec); });
 }
 
 void Connection::on_readable(const error_code& wait_ec) {
+  read_waiting_ = false;
   if (closed_) return;
   if (wait_ec) {
     channel_.on_connection_lost();
@@ -64,8 +67,15 @@ void Connection::on_readable(const error_code& wait_ec) {
   }
   if (ec || n == 0) {
     channel_.on_connection_lost();
-    flush();
+    if (!linger_.active) flush();
     close();
+    return;
+  }
+  if (linger_.active) {  // after our last packet: what the peer still sends is dropped
+    if (linger_.absorb(n))
+      wait_readable();
+    else
+      close();
     return;
   }
   if (keepalive_started_) keepalive_.on_activity(std::chrono::steady_clock::now());
@@ -92,10 +102,10 @@ void Connection::post(std::function<void()> task) {
 }
 
 void Connection::flush() {
-  if (writing_ || closed_) return;
+  if (writing_ || closed_ || linger_.active) return;
   std::string& out = channel_.output();
   if (out.empty()) {
-    if (channel_.wants_close()) close();
+    if (channel_.wants_close()) close_gracefully();
     return;
   }
   write_buf_.swap(out);
@@ -115,7 +125,7 @@ void Connection::flush() {
 }
 
 void Connection::arm_timer() {
-  if (closed_) return;
+  if (closed_ || linger_.active) return;
   if (!keepalive_.enabled()) {
     timer_.cancel();
     return;
@@ -127,7 +137,7 @@ void Connection::arm_timer() {
 }
 
 void Connection::on_timer() {
-  if (closed_) return;
+  if (closed_ || linger_.active) return;
   if (!keepalive_.expired(std::chrono::steady_clock::now())) {
     arm_timer();
     return;
@@ -164,6 +174,19 @@ void Connection::kick(const core::DisconnectInfo& why) {
     self->flush();
     if (self->writing_) self->close_after_grace();
   });
+}
+
+void Connection::close_gracefully() {
+  if (closed_ || linger_.active) return;
+  linger_.active = true;
+  error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);  // FIN follows what we wrote
+  if (ec) return close();
+  timer_.expires_after(CloseLinger::kMaxTime);
+  timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (!ec) self->close();
+  });
+  wait_readable();
 }
 
 void Connection::close() {

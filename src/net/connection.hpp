@@ -11,6 +11,7 @@
 
 #include "core/channel.hpp"
 #include "core/keepalive.hpp"
+#include "net/close_linger.hpp"
 #include "net/connection_tracker.hpp"
 
 namespace tidemq::net {
@@ -39,6 +40,7 @@ class Connection final : public core::SessionOwner, public std::enable_shared_fr
   void on_timer();
   void close();
   void close_after_grace();
+  void close_gracefully();  // after our last packet: FIN, read and discard for a while, then close
 
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
@@ -48,7 +50,9 @@ class Connection final : public core::SessionOwner, public std::enable_shared_fr
   bool keepalive_started_ = false;
   std::string write_buf_;
   bool writing_ = false;
+  bool read_waiting_ = false;
   bool closed_ = false;
+  CloseLinger linger_;
 };
 
 }  // namespace tidemq::net

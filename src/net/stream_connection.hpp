@@ -1,6 +1,7 @@
 // A connection over a layered stream (TLS, WebSocket, WebSocket over TLS) driving a core::Channel
 // on the connection's own io_context thread — the counterpart of net::Connection (TCP), with the
-// same flush/close ordering, keep-alive and connect timeout, kick and close-after-grace rules.
+// same flush/close ordering, keep-alive and connect timeout, kick and close-after-grace rules, and
+// the same lingering close after the broker's last packet (net/close_linger.hpp).
 //
 // Include this header only from the .cpp files that instantiate it (tls_connection.cpp,
 // ws_connection.cpp, wss_connection.cpp): it is a template, and its transports pull in Asio SSL
@@ -30,6 +31,7 @@
 
 #include "core/channel.hpp"
 #include "core/keepalive.hpp"
+#include "net/close_linger.hpp"
 #include "net/handshake_outcome.hpp"
 #include "net/stream_env.hpp"
 
@@ -122,6 +124,8 @@ class StreamConnection final : public core::SessionOwner,
   }
 
   void read() {
+    if (reading_) return;
+    reading_ = true;
     if (!rbuf_ || rbuf_size_ != want_read_) {
       rbuf_.reset();  // free first: never hold both sizes
       rbuf_ = std::make_unique<char[]>(want_read_);
@@ -134,7 +138,15 @@ class StreamConnection final : public core::SessionOwner,
   }
 
   void on_read(const boost::system::error_code& ec, std::size_t n) {
+    reading_ = false;
     if (closed_) return;
+    if (linger_.active) {  // after our last packet: what the peer still sends is dropped
+      if (!ec && linger_.absorb(n))
+        read();
+      else
+        close();
+      return;
+    }
     if (ec || !io_.last_read_acceptable()) {
       if (ec)
         spdlog::debug("{} {}: read: {}", env_->label, peer_, ec.message());
@@ -160,14 +172,14 @@ class StreamConnection final : public core::SessionOwner,
   }
 
   void flush() {
-    if (writing_ || closed_) return;
+    if (writing_ || closed_ || linger_.active) return;
     if (!ready_) {  // nothing can be written before the handshake; a kick closes at once
       if (channel_.wants_close()) close();
       return;
     }
     std::string& out = channel_.output();
     if (out.empty()) {
-      if (channel_.wants_close()) close();
+      if (channel_.wants_close()) close_gracefully();
       return;
     }
     write_buf_.swap(out);
@@ -188,7 +200,7 @@ class StreamConnection final : public core::SessionOwner,
   }
 
   void arm_timer() {
-    if (closed_) return;
+    if (closed_ || linger_.active) return;
     if (!keepalive_.enabled()) {
       timer_.cancel();
       return;
@@ -200,7 +212,7 @@ class StreamConnection final : public core::SessionOwner,
   }
 
   void on_timer() {
-    if (closed_) return;
+    if (closed_ || linger_.active) return;
     if (!keepalive_.expired(std::chrono::steady_clock::now())) {
       arm_timer();
       return;
@@ -222,6 +234,24 @@ class StreamConnection final : public core::SessionOwner,
     timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) self->close();
     });
+  }
+
+  // After our last packet: FIN on the TCP socket under the layers, then read (through them) and
+  // discard until the peer's EOF, an error or a bound (net/close_linger.hpp). No TLS close_notify
+  // and no WebSocket close frame: each would wait for the peer's answer on the read side the
+  // linger already uses, and the MQTT DISCONNECT or CONNACK before the FIN is the goodbye MQTT
+  // clients act on; what this must prevent is an RST that destroys it.
+  void close_gracefully() {
+    if (closed_ || linger_.active) return;
+    linger_.active = true;
+    boost::system::error_code ec;
+    io_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    timer_.expires_after(CloseLinger::kMaxTime);
+    timer_.async_wait([self = this->shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->close();
+    });
+    read();
   }
 
   // Closes the TCP socket under the layers (no TLS close_notify, no WebSocket close frame):
@@ -248,7 +278,9 @@ class StreamConnection final : public core::SessionOwner,
   std::size_t want_read_ = kSmallRead;
   std::string write_buf_;
   bool writing_ = false;
+  bool reading_ = false;
   bool closed_ = false;
+  CloseLinger linger_;
 };
 
 template <class Transport>

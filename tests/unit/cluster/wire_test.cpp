@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
@@ -398,7 +399,8 @@ TEST_CASE("direct deliveries round-trip", "[unit][cluster][wire]") {
   m->uid = 77;
   m->props.user_properties = {{"x", "y"}};
   m->expires_at = kT0 + 10s;
-  DirectDelivery d{"client-7", m, 1, true, 42};
+  const std::vector<std::uint32_t> ids{42, 7, 268435455};  // one copy for three subscriptions
+  DirectDelivery d{"client-7", m, 1, true, core::SubscriptionIds(ids)};
 
   std::string out;
   append_deliver(out, d, kT0);
@@ -411,7 +413,7 @@ TEST_CASE("direct deliveries round-trip", "[unit][cluster][wire]") {
   CHECK(got.client_id == "client-7");
   CHECK(got.qos == 1);
   CHECK(got.retain);
-  CHECK(got.sub_id == 42);
+  CHECK(std::ranges::equal(got.sub_ids.view(), ids));
   REQUIRE(got.msg);
   check_same_message(*got.msg, *m);
   REQUIRE(got.msg->expires_at);
@@ -420,6 +422,39 @@ TEST_CASE("direct deliveries round-trip", "[unit][cluster][wire]") {
   // A forward payload is not a deliver payload, and trailing bytes are refused.
   CHECK_FALSE(decode_deliver(frames[0].payload + "x", kT0, got, &err));
   CHECK(err.find("trailing") != std::string::npos);
+}
+
+TEST_CASE("direct deliveries carry zero, one or many subscription ids", "[unit][cluster][wire]") {
+  std::mt19937 rng(20260607);
+  for (int iter = 0; iter < 200; ++iter) {
+    std::vector<std::uint32_t> ids(rng() % 6);
+    for (auto& id : ids) id = 1 + rng() % 268435455;
+    DirectDelivery d{"c", message("t", "p", 1), 1, false, core::SubscriptionIds(ids)};
+    std::string out;
+    append_deliver(out, d, kT0);
+    auto frames = split(out);
+    REQUIRE(frames.size() == 1);
+    DirectDelivery got;
+    REQUIRE(decode_deliver(frames[0].payload, kT0, got, nullptr));
+    CHECK(std::ranges::equal(got.sub_ids.view(), ids));
+  }
+
+  std::string out;
+  append_deliver(out, DirectDelivery{"c", message("t", "p", 1), 1, false, core::SubscriptionIds(5)}, kT0);
+  std::string payload = split(out).at(0).payload;
+  const std::size_t count_at = 2 + 1 + 1;  // u16 length, "c", flags
+  DirectDelivery got;
+  std::string err;
+  SECTION("a count larger than the frame") {
+    payload[count_at] = '\x7f';
+    CHECK_FALSE(decode_deliver(payload, kT0, got, &err));
+    CHECK(err.find("subscription id count") != std::string::npos);
+  }
+  SECTION("identifier 0") {
+    payload.replace(count_at + 4, 4, std::string(4, '\0'));
+    CHECK_FALSE(decode_deliver(payload, kT0, got, &err));
+    CHECK(err.find("subscription id 0") != std::string::npos);
+  }
 }
 
 TEST_CASE("decode_forward and decode_deliver survive truncation and mutation", "[unit][cluster][wire]") {
@@ -443,7 +478,7 @@ TEST_CASE("decode_forward and decode_deliver survive truncation and mutation", "
     auto m = message("d", "x", 1);
     m->props.content_type = "c";
     m->expires_at = kT0 + 1s;
-    append_deliver(deliver, DirectDelivery{"cid", m, 1, false, 9}, kT0);
+    append_deliver(deliver, DirectDelivery{"cid", m, 1, false, core::SubscriptionIds(9)}, kT0);
     deliver.erase(0, 5);  // frame header
   }
   for (std::size_t n = 0; n < deliver.size(); ++n) {

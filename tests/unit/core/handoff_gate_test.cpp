@@ -14,7 +14,7 @@ Delivery d(std::uint64_t uid) {
   auto m = std::make_shared<Message>();
   m->uid = uid;
   m->payload = std::to_string(uid);
-  return Delivery{m, 1, false, 0};
+  return Delivery{m, 1, false, {}};
 }
 
 std::vector<std::uint64_t> uids(const std::vector<Delivery>& ds) {

@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "channel_harness.hpp"
@@ -190,4 +192,31 @@ TEST_CASE("a moved offline session keeps its client details", "[unit][core][snap
     CHECK(now->disconnected_at_ms == 0);
     CHECK(now->created_at_ms == before->created_at_ms);  // the same session
   }
+}
+
+TEST_CASE("a queued copy keeps all its subscription identifiers through export and import", "[unit][core][snapshot]") {
+  FakeClock clock;
+  core::BrokerSettings settings;
+  core::Broker a(settings, clock);
+  core::Broker b(settings, clock);
+  auto dev = ChannelHarness::make(a);
+  dev->send(connect_v5("dev", true, 600));
+  dev->send(subscribe(1, "t/+", 1, 5));
+  dev->send(subscribe(2, "t/#", 1, 9));
+  dev->channel.on_connection_lost();
+  auto pub = ChannelHarness::make(a);
+  pub->send(connect_v5("pub"));
+  pub->send(publish("t/1", "queued", 1, 1));
+
+  auto snap = a.registry().export_session("dev");
+  REQUIRE(snap);
+  REQUIRE(snap->queue.size() == 1);
+  auto ids = snap->queue[0].subscription_ids;
+  std::sort(ids.begin(), ids.end());
+  CHECK(ids == std::vector<std::uint32_t>{5, 9});
+  REQUIRE(b.registry().import_session(*snap));
+  auto back = ChannelHarness::make(b);
+  auto out = back->send(connect_v5("dev", false, 600));
+  REQUIRE(out.size() == 2);
+  CHECK(as<mqtt::Publish>(out[1]).props.subscription_ids == snap->queue[0].subscription_ids);
 }
