@@ -1,10 +1,16 @@
 """Bodies nobody should send to the rebalance API, on real nodes: deeply nested JSON (directly,
 and forwarded to another node over the cluster RPC) is refused with a clear error and never
-echoed; the nodes keep running. An evacuation whose migrate_to names the node itself is refused."""
+echoed; the nodes keep running. An evacuation whose migrate_to names the node itself is refused.
+Whatever sits where the evacuation file should be, a node starts and stays evacuated; a stop
+that cannot remove the file fails."""
 
-import http.client
 import base64
+import http.client
 import json
+import os
+import shutil
+
+import pytest
 
 from clusterhelpers import ADMIN_PASSWORD, ADMIN_USER, cluster, pytestmark_cluster  # noqa: F401
 
@@ -67,4 +73,58 @@ def test_migrate_to_naming_the_node_itself_is_refused(cluster):
         status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/start" % n1.name, {"migrate_to": targets})
         assert (status, body) == (200, {"code": 400, "message": "migrate_to contains the evacuated node itself: '%s'"
                                         % n1.name}), body
+    assert n1.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 200
+
+
+@pytest.mark.parametrize("kind", ["symlink to /dev/zero", "fifo", "dangling symlink", "200 MB file", "directory"])
+def test_an_unreadable_evacuation_file_keeps_the_node_evacuated_and_says_why(cluster, kind):
+    """Whatever sits at <data_dir>/.evacuation, the node starts at once (no read without limit,
+    no open() blocking on a FIFO) and, since it cannot tell what the evacuation was, resumes it
+    with the defaults, refusing clients, with an error naming the file."""
+    c = cluster(1, seeds=False)
+    n1 = c[1]
+    n1.kill9()
+    path = os.path.join(str(n1.workdir / "data"), ".evacuation")
+    if kind == "symlink to /dev/zero":
+        os.symlink("/dev/zero", path)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dangling symlink":
+        os.symlink(os.path.join(str(n1.workdir / "data"), "gone"), path)
+    elif kind == "200 MB file":
+        with open(path, "wb") as f:
+            f.truncate(200 * 1024 * 1024)
+    else:
+        os.mkdir(path)
+    n1.start()  # raises if the listeners do not open in time
+    assert n1.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503
+    assert n1.api("GET", "/api/v4/load_rebalance/status")[1]["process"] == "evacuation"
+    assert "cannot read %s" % path in n1.log_text(), n1.log_text()[-2000:]
+    if kind == "directory":
+        os.rmdir(path)  # the stop could not remove a directory: tested below
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name, {})
+    assert (status, body) == (200, {"code": 0, "data": []}), body
+    assert not os.path.lexists(path)
+    assert n1.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 200
+
+
+def test_a_stop_that_cannot_be_persisted_fails_and_the_evacuation_goes_on(cluster):
+    c = cluster(1, seeds=False)
+    n1 = c[1]
+    status, body = n1.api("POST", "/api/v4/load_rebalance/%s/evacuation/start" % n1.name, {})
+    assert body == {"code": 0, "data": []}, body
+    path = os.path.join(str(n1.workdir / "data"), ".evacuation")
+    # the file cannot be removed (as root, permissions would not stop it: a non-empty directory does)
+    os.remove(path)
+    os.mkdir(path)
+    open(os.path.join(path, "keep"), "w").close()
+    stop = "/api/v4/load_rebalance/%s/evacuation/stop" % n1.name
+    assert n1.api("POST", stop, {}) == (200, {"code": 400, "message": "persist_failed"})
+    assert n1.api("POST", "/api/v5/load_rebalance/%s/evacuation/stop" % n1.name, {}) == (
+        400, {"code": "BAD_REQUEST", "message": "error on node '%s': persist_failed" % n1.name})
+    assert n1.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 503
+    assert n1.api("GET", "/api/v4/load_rebalance/status")[1]["process"] == "evacuation"
+    assert "evacuation stop refused: cannot remove %s" % path in n1.log_text()
+    shutil.rmtree(path)
+    assert n1.api("POST", stop, {}) == (200, {"code": 0, "data": []})
     assert n1.api("GET", "/api/v4/load_rebalance/availability_check")[0] == 200

@@ -32,6 +32,13 @@ void EvacuationCoordinator::start(EvacuationOptions options, ReplyFn reply) {
 }
 
 void EvacuationCoordinator::stop(ReplyFn reply) {
+  // A stop that cannot remove the file would not outlive a restart: it fails, and the evacuation
+  // goes on, as a start that cannot write the file fails (P-27).
+  std::string error;
+  if (fsm_.enabled() && !store_.clear(&error)) {
+    rebalance_logger()->error("evacuation stop refused: cannot remove {}: {}", store_.path().string(), error);
+    return reply(make_error_code(RebalanceErrc::persist_failed));
+  }
   replies_.hold(Request::stop, std::move(reply));
   feed(ev::Stop{});
   replies_.expect_answered(Request::stop, "evacuation");

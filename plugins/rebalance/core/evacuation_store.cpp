@@ -1,7 +1,11 @@
 #include "rebalance/core/evacuation_store.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -30,25 +34,68 @@ std::optional<std::chrono::seconds> wait_of(const nlohmann::json& v) {
   return std::chrono::seconds(s);
 }
 
+// The file's text, or why it cannot be had. Only a regular file (a symlink to one is fine) is
+// read, and at most kMaxEvacuationFileSize of it: opened non-blocking, so a FIFO cannot hang the
+// start, and checked after open (fstat), so a swap between a check and the open cannot either.
+std::optional<std::string> read_bounded(const std::filesystem::path& path, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  std::optional<std::string> text;
+  if (::fstat(fd, &st) != 0) {
+    why = std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    why = "not a regular file";
+  } else if (st.st_size > static_cast<off_t>(kMaxEvacuationFileSize)) {
+    why = fmt::format("larger than {} bytes", kMaxEvacuationFileSize);
+  } else {
+    std::string buf(kMaxEvacuationFileSize + 1, '\0');
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      const ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        why = std::strerror(errno);
+        break;
+      }
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (why.empty() && got > kMaxEvacuationFileSize) why = fmt::format("larger than {} bytes", kMaxEvacuationFileSize);
+    if (why.empty()) {
+      buf.resize(got);
+      text = std::move(buf);
+    }
+  }
+  ::close(fd);
+  return text;
+}
+
 }  // namespace
 
 EvacuationStore::EvacuationStore(std::filesystem::path data_dir)
     : path_(std::move(data_dir) / std::string(kEvacuationFileName)) {}
 
 std::optional<EvacuationStore::Loaded> EvacuationStore::load() const {
+  // Anything under the name, even a dangling symlink, says an evacuation was under way: one that
+  // cannot be read resumes with the defaults (refusing clients, and saying why) rather than
+  // silently serving.
   std::error_code ec;
-  if (!std::filesystem::exists(path_, ec) && !ec) return std::nullopt;
+  const auto entry = std::filesystem::symlink_status(path_, ec);
+  if (entry.type() == std::filesystem::file_type::not_found) return std::nullopt;
 
   Loaded out;
   const std::string file = path_.string();
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) {
-    out.warnings.push_back(fmt::format("cannot read {}; resuming the evacuation with default options", file));
+  std::string why;
+  auto text = read_bounded(path_, why);
+  if (!text) {
+    out.warnings.push_back(fmt::format("cannot read {} ({}); resuming the evacuation with default options", file, why));
     return out;
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const nlohmann::json j = nlohmann::json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     out.warnings.push_back(fmt::format("{} is not a JSON object; resuming the evacuation with default options", file));
     return out;

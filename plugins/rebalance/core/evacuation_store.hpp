@@ -14,6 +14,9 @@
 
 namespace tidemq::rebalance {
 
+// The file holds six short keys; anything bigger is not ours.
+inline constexpr std::size_t kMaxEvacuationFileSize = 64 * 1024;
+
 class EvacuationStore {
  public:
   explicit EvacuationStore(std::filesystem::path data_dir);
@@ -27,10 +30,12 @@ class EvacuationStore {
     std::vector<std::string> warnings;
   };
 
-  // nullopt when there is no file: no evacuation to resume. Otherwise the evacuation resumes,
-  // with defaults overlaid by every known key that has a valid value (unknown keys are ignored;
-  // `{}`, a corrupt or unreadable file give all defaults). A stray temporary file left by an
-  // interrupted save is ignored: the previous file (or none) is what counts.
+  // nullopt when there is nothing under the name: no evacuation to resume. Otherwise the
+  // evacuation resumes, with defaults overlaid by every known key that has a valid value (unknown
+  // keys are ignored; `{}`, a corrupt or unreadable file give all defaults, with a warning that
+  // names the file and says why). Unreadable includes a dangling symlink, anything but a regular
+  // file (a FIFO or /dev/zero is never read from) and a file over kMaxEvacuationFileSize. A stray
+  // temporary file left by an interrupted save is ignored: the previous file (or none) counts.
   std::optional<Loaded> load() const;
 
   // Refuses (false, *error) values out of range: rates 1 … 2^31−1, waits 0 … 4 294 967 s.

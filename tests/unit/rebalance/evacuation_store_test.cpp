@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -188,4 +190,49 @@ TEST_CASE("evacuation store: write failures are reported", "[unit][rebalance][st
   std::string error;
   CHECK_FALSE(store.save(sample(), &error));
   CHECK_FALSE(error.empty());
+}
+
+TEST_CASE("evacuation store: what cannot be read resumes with defaults, never hangs, never reads without limit",
+          "[unit][rebalance][store]") {
+  TempDir dir;
+  EvacuationStore store{dir.path};
+  auto resumed_because = [&](const std::string& why) {
+    auto loaded = store.load();
+    REQUIRE(loaded.has_value());  // refusing clients is safer than silently serving
+    CHECK(loaded->options == EvacuationOptions{});
+    REQUIRE(loaded->warnings.size() == 1);
+    CHECK(loaded->warnings[0].find(store.path().string()) != std::string::npos);
+    CHECK(loaded->warnings[0].find(why) != std::string::npos);
+    std::filesystem::remove(store.path());
+  };
+  SECTION("a symlink to /dev/zero") {
+    std::filesystem::create_symlink("/dev/zero", store.path());
+    resumed_because("not a regular file");
+  }
+  SECTION("a FIFO") {
+    REQUIRE(::mkfifo(store.path().c_str(), 0600) == 0);
+    resumed_because("not a regular file");  // returns at once: nobody writes into it
+  }
+  SECTION("a dangling symlink") {
+    std::filesystem::create_symlink(dir.path / "gone", store.path());
+    resumed_because("No such file or directory");
+  }
+  SECTION("a directory") {
+    std::filesystem::create_directory(store.path());
+    resumed_because("not a regular file");
+  }
+  SECTION("a file over the size limit") {
+    write_raw(store.path(), "{" + std::string(kMaxEvacuationFileSize, ' ') + "}");
+    resumed_because("larger than 65536 bytes");
+  }
+  SECTION("a symlink to a good file is followed") {
+    EvacuationStore elsewhere{dir.path / "sub"};
+    std::filesystem::create_directory(dir.path / "sub");
+    REQUIRE(elsewhere.save(sample(), nullptr));
+    std::filesystem::create_symlink(elsewhere.path(), store.path());
+    auto loaded = store.load();
+    REQUIRE(loaded.has_value());
+    CHECK(loaded->options == sample());
+    CHECK(loaded->warnings.empty());
+  }
 }
