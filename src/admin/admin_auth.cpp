@@ -41,12 +41,14 @@ std::string now_iso8601() {
 
 }  // namespace
 
-AdminAuth::AdminAuth(std::string user, const std::string& password, std::string api_keys_file, util::Clock& clock)
+AdminAuth::AdminAuth(std::string user, const std::string& password, std::string api_keys_file, util::Clock& clock,
+                     LoginLimits limits)
     : user_(std::move(user)),
       user_hash_(util::hash_password(password)),
       default_password_(password == "public"),
       keys_file_(std::move(api_keys_file)),
-      clock_(clock) {
+      clock_(clock),
+      limits_(limits) {
   load_keys();
 }
 
@@ -96,26 +98,42 @@ bool AdminAuth::verify(const std::string& user, const std::string& password) {
 }
 
 AdminAuth::Verdict AdminAuth::check(const std::string& authorization, const std::string& peer_ip) {
+  if (authorization.empty()) return Verdict::missing;
   const auto now = clock_.now();
+  auto creds = parse_basic(authorization);
+  const std::pair<std::string, std::string> who{peer_ip, creds ? creds->first : std::string()};
   {
     std::lock_guard lk(mu_);
-    auto it = failures_.find(peer_ip);
+    auto it = failures_.find(who);
     if (it != failures_.end()) {
-      if (now - it->second.window_start >= kFailureWindow)
+      Failures& f = it->second;
+      if (now - f.window_start >= limits_.window) {
         failures_.erase(it);
-      else if (it->second.count >= kMaxFailures)
-        return Verdict::rate_limited;
+      } else if (f.count >= limits_.max_failures) {
+        if (now - f.last_probe < kLockedOutProbeInterval) return Verdict::rate_limited;
+        f.last_probe = now;  // this one is checked: the right password gets in
+      }
     }
   }
-  if (authorization.empty()) return Verdict::missing;
-  auto creds = parse_basic(authorization);
-  if (creds && verify(creds->first, creds->second)) return Verdict::ok;
+  if (creds && verify(creds->first, creds->second)) {
+    std::lock_guard lk(mu_);
+    failures_.erase(who);
+    return Verdict::ok;
+  }
   std::lock_guard lk(mu_);
-  auto& f = failures_[peer_ip];
+  auto& f = failures_[who];
   if (f.count == 0) f.window_start = now;
   ++f.count;
-  spdlog::warn("admin: failed login from {} (user '{}', {} failure(s) in the last {} s)", peer_ip,
-               creds ? creds->first : std::string("?"), f.count, kFailureWindow.count());
+  const std::string user = creds ? "'" + creds->first + "'" : std::string("(unreadable credentials)");
+  if (f.count > limits_.max_failures) return Verdict::rate_limited;  // locked out already
+  spdlog::warn("admin: failed login from {} for user {} ({} failure(s) in the last {} s)", peer_ip, user, f.count,
+               limits_.window.count());
+  if (f.count == limits_.max_failures) {
+    f.last_probe = now;
+    spdlog::error("admin: user {} from {} locked out for {} s after {} failed logins (the right password is still "
+                  "accepted, one try per second)",
+                  user, peer_ip, limits_.window.count(), f.count);
+  }
   return Verdict::wrong;
 }
 

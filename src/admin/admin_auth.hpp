@@ -1,8 +1,11 @@
 // Who may call the admin API: the configured user (its password kept only as a PBKDF2 hash) and
 // API keys (key id + secret, hashes stored in a file under the data dir). Successful checks are
 // cached by a SHA-256 of the credentials so that PBKDF2 runs once per credential, not per request.
-// Failed logins are counted per source address: past kMaxFailures in kFailureWindow the address
-// gets 429 until the window passes.
+// Failed logins are counted per source address *and* user name: past `max_failures` in `window`
+// that pair is locked out until the window passes. A locked-out pair still has its credentials
+// checked once per kLockedOutProbeInterval (the others get 429 unchecked), so the right password
+// gets the operator in even while someone behind the same address guesses, and guessing is held
+// to one try a second.
 #pragma once
 
 #include <chrono>
@@ -18,6 +21,11 @@
 
 namespace tidemq::admin {
 
+struct LoginLimits {
+  int max_failures = 10;
+  std::chrono::seconds window{60};
+};
+
 struct ApiKeyInfo {
   std::string key;
   std::string description;
@@ -26,10 +34,10 @@ struct ApiKeyInfo {
 
 class AdminAuth {
  public:
-  static constexpr int kMaxFailures = 10;
-  static constexpr std::chrono::seconds kFailureWindow{60};
+  static constexpr std::chrono::seconds kLockedOutProbeInterval{1};
 
-  AdminAuth(std::string user, const std::string& password, std::string api_keys_file, util::Clock& clock);
+  AdminAuth(std::string user, const std::string& password, std::string api_keys_file, util::Clock& clock,
+            LoginLimits limits = {});
 
   enum class Verdict { ok, missing, wrong, rate_limited };
   // `authorization` is the raw Authorization header.
@@ -59,11 +67,13 @@ class AdminAuth {
   mutable std::mutex mu_;
   std::map<std::string, StoredKey> keys_;
   std::unordered_set<std::string> verified_;  // sha256(user \0 password) of good credentials
+  LoginLimits limits_;
   struct Failures {
     int count = 0;
     util::TimePoint window_start{};
+    util::TimePoint last_probe{};  // while locked out: the last attempt whose credentials were checked
   };
-  std::unordered_map<std::string, Failures> failures_;
+  std::map<std::pair<std::string, std::string>, Failures> failures_;  // (address, user name)
 };
 
 }  // namespace tidemq::admin

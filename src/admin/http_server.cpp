@@ -186,7 +186,8 @@ struct HttpServer::Impl {
     switch (auth.check(req.authorization, req.peer_ip)) {
       case AdminAuth::Verdict::ok: return true;
       case AdminAuth::Verdict::rate_limited:
-        out = v4_error(429, "too many failed logins from this address; try again later");
+        out = v4_error(429, "too many failed logins for this user from this address; try again later");
+        out.headers.emplace_back("Retry-After", "1");
         return false;
       case AdminAuth::Verdict::missing:
       case AdminAuth::Verdict::wrong:

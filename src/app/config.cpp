@@ -63,6 +63,8 @@ const std::vector<KeySpec>& config_keys() {
       {"management.metrics_auth", Type::boolean, "true"},
       {"management.max_body_size", Type::integer, "1048576", 1024, 104857600},
       {"management.api_keys_file", Type::string, "\"api_keys\""},
+      {"management.login.max_failures", Type::integer, "10", 1, 1000000},
+      {"management.login.window", Type::string, "\"60s\""},
       {"authentication.allow_anonymous", Type::boolean, "true"},
       {"authentication.password_file", Type::string, "\"\""},
       {"authorization.no_match", Type::string, "\"allow\""},
@@ -473,6 +475,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   mg.metrics_auth = r.boolean("management.metrics_auth");
   mg.max_body_size = static_cast<std::size_t>(r.integer("management.max_body_size"));
   mg.api_keys_file = r.string("management.api_keys_file");
+  mg.login_max_failures = static_cast<int>(r.integer("management.login.max_failures"));
+  mg.login_window = std::chrono::duration_cast<std::chrono::seconds>(
+      duration_setting(r, "management.login.window", std::chrono::seconds(1)));
 
   // MQTT authentication and authorization.
   c.auth.allow_anonymous = r.boolean("authentication.allow_anonymous");

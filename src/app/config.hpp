@@ -3,6 +3,7 @@
 // bad values are errors that name the key and where it came from (file and line).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -53,6 +54,8 @@ struct ManagementConfig {
   bool metrics_auth = true;
   std::size_t max_body_size = 1048576;
   std::string api_keys_file;               // resolved against node.data_dir when relative
+  int login_max_failures = 10;             // management.login.max_failures
+  std::chrono::seconds login_window{60};   // management.login.window
 };
 
 struct AclRuleConfig {

@@ -113,7 +113,8 @@ bool Node::start_admin() {
   Impl& n = *impl_;
   const auto& mg = n.config.management;
   n.admin_auth = std::make_unique<admin::AdminAuth>(mg.default_user, mg.default_password,
-                                                    resolve(n.config.data_dir, mg.api_keys_file), n.clock);
+                                                    resolve(n.config.data_dir, mg.api_keys_file), n.clock,
+                                                    admin::LoginLimits{mg.login_max_failures, mg.login_window});
   if (n.admin_auth->using_default_password())
     spdlog::warn("*** admin API: user '{}' still has the DEFAULT PASSWORD 'public' — set management.default_password ***",
                  mg.default_user);
