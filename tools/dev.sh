@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev nlohmann-json3-dev libfmt-dev
           libspdlog-dev libtomlplusplus-dev libcli11-dev catch2
-          mosquitto-clients mosquitto python3 python3-paho-mqtt python3-pytest python3-prometheus-client openssl
+          mosquitto-clients mosquitto python3 python3-paho-mqtt python3-pytest python3-prometheus-client python3-msgpack openssl
           haproxy)
 
 install_missing() {

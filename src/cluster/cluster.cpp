@@ -36,6 +36,7 @@ namespace {
 
 constexpr auto kTick = 50ms;                      // heartbeats, reconnects and RPC deadlines
 constexpr auto kMaxBackoff = std::chrono::milliseconds(5000);
+constexpr std::size_t kMaxPendingHandshakes = 64;  // incoming links not yet past the cookie check
 constexpr const char* kMembersFile = "cluster_members";
 
 std::shared_ptr<spdlog::logger> make_logger() {
@@ -100,6 +101,8 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
   asio::steady_timer ticker;
   bool stopped = false;
   bool left = false;
+  std::size_t pending_handshakes = 0;    // incoming links in their TLS or cookie handshake
+  std::uint64_t refused_handshakes = 0;  // refused because kMaxPendingHandshakes were pending
 
   std::map<std::string, Peer> peers;  // every known member but this node
   core::NodeIndex next_index = 1;
@@ -283,7 +286,21 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
         co_await t.async_wait(use_tuple);
         continue;
       }
-      asio::co_spawn(ctx, accept_one(std::move(socket)), log_failure("incoming cluster link"));
+      // Unauthenticated handshakes are capped: each holds a socket (and, with TLS, its buffers)
+      // for up to the handshake timeout, so a flood cannot pile them up.
+      if (pending_handshakes >= kMaxPendingHandshakes) {
+        if (++refused_handshakes % 100 == 1)
+          log->warn("refused an incoming cluster connection: {} handshakes already in progress ({} refused so far)",
+                    pending_handshakes, refused_handshakes);
+        error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      ++pending_handshakes;
+      asio::co_spawn(ctx, accept_one(std::move(socket)), [self](std::exception_ptr e) {
+        --self->pending_handshakes;
+        log_failure("incoming cluster link")(e);
+      });
     }
   }
 
@@ -542,6 +559,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
       return;
     }
     if (auto r = msg.find("r"); r != msg.end()) {  // a reply
+      if (!r->is_number_unsigned()) return;  // no call of ours has such an id
       auto it = calls.find(r->get<std::uint64_t>());
       if (it == calls.end()) return;  // timed out already
       Done done = std::move(it->second.done);
@@ -552,10 +570,13 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
         done(msg.value("ok", Json()), "");
       return;
     }
-    const std::string method = msg.value("m", "");
-    const std::uint64_t id = msg.value("i", std::uint64_t{0});
-    const Json args = msg.value("a", Json::object());
-    if (SessionHandoff::handles(method)) return handoff->on_message(l.peer(), method, args);
+    // A peer passed the cookie check, but its messages are still checked: a wrong type gets an
+    // error reply (when a reply is asked for), never silence or an exception.
+    const auto m = msg.find("m");
+    const auto i = msg.find("i");
+    const std::string method = m != msg.end() && m->is_string() ? m->get<std::string>() : std::string();
+    const std::uint64_t id = i != msg.end() && i->is_number_unsigned() ? i->get<std::uint64_t>() : 0;
+    const Json args = msg.contains("a") ? msg["a"] : Json::object();
     std::weak_ptr<Link> reply_to = l.shared_from_this();
     Done reply = [reply_to, id](std::optional<Json> result, std::string error) {
       if (id == 0) return;
@@ -568,16 +589,35 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
         out["err"] = error;
       link->send(FrameType::control, encode_control(out));
     };
+    if (method.empty()) return reply(std::nullopt, "a control message needs a method name (\"m\", a string)");
+    if (SessionHandoff::handles(method)) {
+      // One-way protocol messages: a reply only if one was asked for.
+      const std::string error = handoff->on_message(l.peer(), method, args);
+      if (!error.empty()) log->warn("{} from {} refused: {}", method, l.peer(), error);
+      if (error.empty())
+        reply(Json{{"accepted", true}}, "");
+      else
+        reply(std::nullopt, error);
+      return;
+    }
     dispatch(l.peer(), method, args, std::move(reply));
   }
 
+  // Runs a method; one that throws (bad arguments) answers with an error, once.
   void dispatch(const std::string& from, const std::string& method, const Json& args, Done reply) {
     auto it = methods.find(method);
     if (it == methods.end()) return reply(std::nullopt, "unknown method " + method);
+    auto answered = std::make_shared<bool>(false);
+    Done once = [answered, reply = std::move(reply)](std::optional<Json> result, std::string error) {
+      if (*answered) return;
+      *answered = true;
+      reply(std::move(result), std::move(error));
+    };
     try {
-      it->second(from, args, std::move(reply));
+      it->second(from, args, once);
     } catch (const std::exception& e) {
       log->warn("{} from {} failed: {}", method, from, e.what());
+      once(std::nullopt, "invalid arguments for " + method + ": " + e.what());
     }
   }
 

@@ -126,7 +126,7 @@ asio::awaitable<std::shared_ptr<Link>> handshake_accept(std::unique_ptr<LinkStre
                                                         std::string refusal, std::string& error) {
   LinkStream& socket = *stream;
   HandshakeDeadline deadline(socket);
-  FrameReader reader;
+  FrameReader reader(kMaxHandshakeFrame);  // until the cookie check passed
   std::string out;
   const std::string nonce = random_nonce();
   send_json(out, FrameType::challenge, json{{"node", me.node_name}, {"nonce", to_hex(nonce)}});
@@ -171,7 +171,7 @@ asio::awaitable<std::shared_ptr<Link>> handshake_connect(std::unique_ptr<LinkStr
                                                          const std::string& expected_peer, std::string& error) {
   LinkStream& socket = *stream;
   HandshakeDeadline deadline(socket);
-  FrameReader reader;
+  FrameReader reader(kMaxHandshakeFrame);  // until the cookie check passed
   json challenge, welcome;
   try {
     if (!co_await read_json(socket, reader, FrameType::challenge, challenge, error)) co_return nullptr;
@@ -214,7 +214,9 @@ asio::awaitable<std::shared_ptr<Link>> handshake_connect(std::unique_ptr<LinkStr
 }
 
 Link::Link(std::unique_ptr<LinkStream> stream, std::string peer, bool initiator, FrameReader leftover)
-    : stream_(std::move(stream)), peer_(std::move(peer)), initiator_(initiator), id_(next_link_id++), reader_(std::move(leftover)) {}
+    : stream_(std::move(stream)), peer_(std::move(peer)), initiator_(initiator), id_(next_link_id++), reader_(std::move(leftover)) {
+  reader_.set_max_frame(kMaxFrame);  // authenticated now: the full frame size
+}
 
 Link::~Link() = default;
 

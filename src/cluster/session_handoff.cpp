@@ -1421,14 +1421,17 @@ void SessionHandoff::migrate(std::vector<core::ClientId> cids, const std::string
 
 bool SessionHandoff::handles(const std::string& method) { return method.rfind("handoff.", 0) == 0; }
 
-void SessionHandoff::on_message(const std::string& from, const std::string& method, const Json& args) {
+std::string SessionHandoff::on_message(const std::string& from, const std::string& method, const Json& args) {
+  std::string error;
   try {
     if (!args.is_object()) throw BadArgs("arguments are not an object");
     impl_->dispatch(from, method, args);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
     ++impl_->stats.bad_messages;  // a malformed message changes nothing
+    error = std::string("invalid arguments for ") + method + ": " + e.what();
   }
   impl_->flush_window();
+  return error;
 }
 
 void SessionHandoff::node_down(const std::string& node) {

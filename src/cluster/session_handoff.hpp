@@ -104,7 +104,8 @@ class SessionHandoff {
 
   // True for the methods this protocol handles (prefix "handoff.").
   static bool handles(const std::string& method);
-  void on_message(const std::string& from, const std::string& method, const Json& args);
+  // Returns "" when the message was taken, else why it was refused (malformed: nothing changed).
+  std::string on_message(const std::string& from, const std::string& method, const Json& args);
 
   void node_down(const std::string& node);
   // After any membership change (up or down): re-registers entries and sessions at their homes.

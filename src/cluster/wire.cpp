@@ -294,7 +294,7 @@ FrameReader::Status FrameReader::next(FrameType& type, std::string_view& payload
     error_ = "frame of 0 bytes has no type";
     return Status::error;
   }
-  if (len > kMaxFrame) {
+  if (len > max_frame_) {
     error_ = "frame of " + std::to_string(len) + " bytes exceeds the limit";
     return Status::error;
   }

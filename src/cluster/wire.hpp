@@ -30,6 +30,9 @@ enum class FrameType : std::uint8_t { challenge = 1, auth = 2, welcome = 3, cont
 
 // Largest allowed value of a frame's length field (type byte + payload).
 constexpr std::uint32_t kMaxFrame = 64 * 1024 * 1024;
+// The same limit before the cookie check: handshake frames hold a name, a nonce and a proof, so
+// an unauthenticated peer cannot make the node buffer more than this.
+constexpr std::uint32_t kMaxHandshakeFrame = 4 * 1024;
 
 // A forward frame is closed once it holds this many records or at least kForwardBatchBytes.
 constexpr std::size_t kForwardBatchRecords = 65535;
@@ -42,11 +45,14 @@ void append_frame(std::string& out, FrameType type, std::string_view payload);
 // Incremental frame splitter for a byte stream.
 class FrameReader {
  public:
+  explicit FrameReader(std::uint32_t max_frame = kMaxFrame) : max_frame_(max_frame) {}
+  void set_max_frame(std::uint32_t max_frame) { max_frame_ = max_frame; }
   void feed(std::string_view bytes);  // appends
   enum class Status { frame, need_more, error };
   // On frame: type/payload valid until the next call to next() or feed(). The type is passed on
   // as read (it may be a value this version does not know; the caller decides what to do).
-  // An error (length 0 or above kMaxFrame) is final: every later call returns error again.
+  // An error (length 0 or above the limit) is final: every later call returns error again. A
+  // length above the limit is refused as soon as its 4 bytes are in, before the frame is.
   Status next(FrameType& type, std::string_view& payload);
   const std::string& error() const;  // e.g. "frame of N bytes exceeds the limit"
   std::size_t buffered() const { return buf_.size() - pos_; }  // bytes fed but not yet returned
@@ -55,6 +61,7 @@ class FrameReader {
   std::string buf_;
   std::size_t pos_ = 0;  // start of the first byte not yet returned in a frame
   std::string error_;
+  std::uint32_t max_frame_;
 };
 
 // One forwarded publish. The sender matched the message against its route table.

@@ -287,7 +287,8 @@ void SimNode::receive(const std::string& from, std::uint64_t link, const Frame& 
     case Frame::Kind::heartbeat: return;
     case Frame::Kind::control:
       if (w_.verbose) w_.trace(fmt::format("{} <- {}: {} {}", name_, from, f.method, f.args.dump().substr(0, 160)));
-      return handoff_->on_message(from, f.method, f.args);
+      handoff_->on_message(from, f.method, f.args);
+      return;
     case Frame::Kind::forward:
       broker_->deliver_forwarded(f.msg, f.match_local, f.shared, it->second.index);
       return;
