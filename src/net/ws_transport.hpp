@@ -104,6 +104,16 @@ class WsTransport {
     up_->parser.header_limit(16 * 1024);
     http::async_read(ws_.next_layer(), up_->buf, up_->parser,
                      [this, &env, h = std::move(h)](const boost::system::error_code& ec, std::size_t) mutable {
+                       if (ec.category() == http::make_error_code(http::error::header_limit).category()) {
+                         // A request that is too big or not HTTP still gets a status line (431 / 400)
+                         // before the close; a connection that just went away does not.
+                         WsUpgradeDecision d;
+                         d.status = ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                                                                     : http::status::bad_request;
+                         d.reason = "websocket upgrade: " + ec.message();
+                         if (ec != http::error::end_of_stream && ec != http::error::partial_message)
+                           return refuse(std::move(d), std::move(h));
+                       }
                        if (ec) {
                          up_.reset();
                          return h(HandshakeOutcome{ec, "websocket upgrade: bad or no HTTP request", {}, false});

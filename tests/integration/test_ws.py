@@ -401,6 +401,21 @@ def test_plain_http_get_gets_426(broker_factory):
     assert headers.get("upgrade", "").lower() == "websocket"
 
 
+def test_oversized_headers_get_431(broker_factory):
+    b, port, _ = start_ws(broker_factory)
+    big = b"X-Filler: " + b"a" * (20 * 1024) + b"\r\n"
+    request = http_upgrade_request("/mqtt").replace(b"\r\n\r\n", b"\r\n" + big + b"\r\n", 1)
+    status, headers = http_exchange(port, request)
+    assert status == 431
+    assert headers.get("connection", "").lower() == "close"
+
+
+def test_a_request_that_is_not_http_gets_400(broker_factory):
+    b, port, _ = start_ws(broker_factory)
+    status, _ = http_exchange(port, b"\x10\x0c\x00\x04MQTT\x05\x02\x00\x3c\x00\r\n\r\n")
+    assert status == 400
+
+
 def test_wss_wrong_path_gets_404(broker_factory, tls_certs):
     b, _, port = start_ws(broker_factory, tls_certs, wss=True)
     status, _ = http_exchange(port, http_upgrade_request("/nope"), tls_ctx=client_tls_context(tls_certs))
