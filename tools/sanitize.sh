@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# tools/sanitize.sh asan|tsan — the unit tests and a representative part of the integration suite
+# under sanitizers, in a build directory of their own (build-asan / build-tsan).
+#   asan: AddressSanitizer + UndefinedBehaviorSanitizer (leaks included)
+#   tsan: ThreadSanitizer (the control thread, the I/O threads and the cluster links share state)
+# Every node started by the tests writes its sanitizer reports to $REPORTS; the run fails when
+# the tests fail or when any report was written (a node may die of one after its test passed).
+# Run by ctest (label "sanitize") as part of tools/dev.sh test; it takes a full build of its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-asan}
+case "$kind" in
+  asan) flags="address,undefined" ;;
+  tsan) flags="thread" ;;
+  *) echo "usage: tools/sanitize.sh asan|tsan" >&2; exit 2 ;;
+esac
+dir="build-$kind"
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEMQ_SANITIZE="$flags" ${TIDEMQ_CMAKE_ARGS:-} > /dev/null
+cmake --build "$dir" --target tidemq tidemq_ctl tidemq_unit_tests
+
+REPORTS=$(mktemp -d /tmp/tidemq-$kind.XXXXXX)
+trap 'rm -rf "$REPORTS"' EXIT
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$REPORTS/report"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$REPORTS/report"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$REPORTS/report"
+export LSAN_OPTIONS="suppressions=$PWD/tests/sanitize/lsan.supp"
+
+echo "== $kind: unit tests"
+"$dir/tests/tidemq_unit_tests" --reporter compact
+
+# The integration files that exercise the most code per second: the MQTT paths, hostile input,
+# the cluster's takeover, migration and rebalance, the admin API.
+FILES=(test_pubsub.py test_session.py test_takeover.py test_malformed.py test_subid.py test_will.py
+       test_admin_api.py test_cluster_takeover.py test_cluster_migration.py test_cluster_hostile_peer.py
+       test_rebalance_evacuation.py test_rebalance_hostile_input.py test_handoff_scenarios.py)
+echo "== $kind: integration (${FILES[*]})"
+export TIDEMQ_BIN="$PWD/$dir/src/tidemq" TIDEMQ_CTL_BIN="$PWD/$dir/tools/ctl/tidemq_ctl" TIDEMQ_CONF="$PWD/conf/tidemq.conf"
+status=0
+/usr/bin/python3 -m pytest -q -p no:cacheprovider "${FILES[@]/#/tests/integration/}" || status=$?
+
+if compgen -G "$REPORTS/report*" > /dev/null; then
+  echo "== $kind: sanitizer reports:"
+  for f in "$REPORTS"/report*; do echo "--- $f"; head -60 "$f"; done
+  exit 1
+fi
+exit $status
