@@ -5,7 +5,7 @@
 #   tsan: ThreadSanitizer (the control thread, the I/O threads and the cluster links share state)
 # Every node started by the tests writes its sanitizer reports to $REPORTS; the run fails when
 # the tests fail or when any report was written (a node may die of one after its test passed).
-# Run by ctest (label "sanitize") as part of tools/dev.sh test; it takes a full build of its own.
+# Run by hand (not yet part of tools/dev.sh test); it takes a full build of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-asan}
