@@ -115,12 +115,12 @@ def test_evacuation_start(ctl, fake):
 def test_evacuation_start_sends_every_option(ctl, fake):
     fake.ok("POST", API + "/%s/evacuation/start" % N1)
     r = run(ctl, fake, "rebalance", "start", "--evacuation", "--wait-health-check", "0", "--redirect-to",
-            "127.0.0.2:1883 127.0.0.3:1883", "--conn-evict-rate", "+10", "--migrate-to", "%s, %s" % (N2, N1),
+            "127.0.0.2:1883 127.0.0.3:1883", "--conn-evict-rate", "+10", "--migrate-to", "%s, %s" % (N2, N2),
             "--wait-takeover", "30", "--sess-evict-rate", "20")
     ok(r, "Rebalance(evacuation) started\n")
     assert fake.posts() == [(API + "/%s/evacuation/start" % enc(N1), {
         "wait_health_check": 0, "redirect_to": "127.0.0.2:1883 127.0.0.3:1883", "conn_evict_rate": 10,
-        "migrate_to": [N2, N1], "wait_takeover": 30, "sess_evict_rate": 20})]
+        "migrate_to": [N2], "wait_takeover": 30, "sess_evict_rate": 20})]
 
 
 @pytest.mark.parametrize("token,line", [
