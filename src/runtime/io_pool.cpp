@@ -9,7 +9,7 @@ namespace tidemq::runtime {
 IoPool::IoPool(std::size_t data_threads) {
   if (data_threads == 0) data_threads = 1;
   for (std::size_t i = 0; i < data_threads; ++i) {
-    data_.push_back(std::make_unique<boost::asio::io_context>(1));
+    data_.push_back(std::make_unique<Context>(1));
     guards_.emplace_back(data_.back()->get_executor());
   }
 }
@@ -18,6 +18,9 @@ IoPool::~IoPool() {
   stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  // Destroy every pending handler while all services are still alive, then the contexts.
+  control_.shutdown();
+  for (auto& ctx : data_) ctx->shutdown();
 }
 
 boost::asio::io_context& IoPool::next_data() {

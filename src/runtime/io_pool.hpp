@@ -34,8 +34,15 @@ class IoPool {
 
  private:
   using Guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
-  boost::asio::io_context control_{1};
-  std::vector<std::unique_ptr<boost::asio::io_context>> data_;
+  // An io_context whose pending work can be destroyed before any context's services are: a
+  // listener's pending accept on the control context holds a socket of a data context, so the
+  // contexts must all be shut down before any of them is destroyed (found by AddressSanitizer).
+  struct Context : boost::asio::io_context {
+    using boost::asio::io_context::io_context;
+    using boost::asio::execution_context::shutdown;
+  };
+  Context control_{1};
+  std::vector<std::unique_ptr<Context>> data_;
   std::vector<Guard> guards_;
   std::vector<std::thread> threads_;
   std::size_t next_ = 0;
