@@ -89,7 +89,11 @@ std::optional<Epoch> ClientRegistry::commit_migration(const std::string& client_
 std::optional<Epoch> ClientRegistry::fence(const std::string& client_id, const std::string& node, Epoch epoch) {
   auto it = entries_.find(client_id);
   if (it != entries_.end() && (it->second.holder != Ownership{node, epoch} || it->second.ticket > epoch)) return std::nullopt;
-  const Epoch granted = next_epoch(std::max(epoch, it == entries_.end() ? Epoch{0} : it->second.ticket));
+  // One more than what it replaces, not a wall-clock epoch: a fence voids the pending commit but is
+  // no connect. A session that a client connected to elsewhere meanwhile (a home on the other side
+  // of a partition, or one that forgot this entry) has a wall-clock epoch, so it stays the newer
+  // one when the two sides meet again, and this copy is the stale one.
+  const Epoch granted = std::max(epoch, it == entries_.end() ? Epoch{0} : it->second.ticket) + 1;
   entries_[client_id] = Entry{Ownership{node, granted}, granted};
   return granted;
 }

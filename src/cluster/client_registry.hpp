@@ -56,9 +56,10 @@ class ClientRegistry {
   // A migration's commit: `node` takes the session only while `expected` still holds it and no
   // connect has located it since. Returns the granted epoch, or nullopt.
   std::optional<Epoch> commit_migration(const std::string& client_id, const std::string& node, const Ownership& expected);
-  // A migration source whose target did not answer: it keeps the session, with a new epoch, if it
+  // A migration source whose target did not answer: it keeps the session, with epoch + 1, if it
   // still holds it at `epoch` and no connect has located it since, or nobody holds it. The pending
-  // commit then fails.
+  // commit then fails. (Not a wall-clock epoch: a session a client connected to elsewhere meanwhile
+  // stays newer than a fenced copy.)
   std::optional<Epoch> fence(const std::string& client_id, const std::string& node, Epoch epoch);
   // The session ended at `node`; ignored unless `node` at `epoch` is still the holder.
   void release(const std::string& client_id, const std::string& node, Epoch epoch);

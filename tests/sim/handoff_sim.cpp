@@ -67,6 +67,8 @@ class Scenario {
   std::size_t partial_mesh_ = 0;  // 1 + index of the open "partial mesh" disturbance, or 0
   bool quiescent(std::string* why);
   void check(RunResult& r);
+  // How long after its acceptance a message may still be on its way between nodes.
+  Duration in_flight() const { return w_.cfg.spike_max + 300ms; }
 
   RunOptions opt_;
   World w_;
@@ -78,6 +80,9 @@ class Scenario {
   std::uint64_t faults_ = 0;
   TimePoint t0_{};
   TimePoint last_resume_{};
+  // Each node's last short pause (start, end): a crash soon after it also takes what the node
+  // received while paused and was still passing on when it died.
+  std::map<const SimNode*, std::pair<TimePoint, TimePoint>> last_short_pause_;
   bool faults_on_ = true;
 };
 
@@ -205,6 +210,7 @@ void Scenario::fault() {
     SimNode& n = random_node();
     const Duration d = w_.rng.between(5ms, limit);
     n.set_paused(true);
+    last_short_pause_[&n] = {w_.clock.t, w_.clock.t + d};
     w_.sched.after(d, [this, &n] {
       n.set_paused(false);
       last_resume_ = w_.clock.t;
@@ -222,8 +228,14 @@ void Scenario::fault() {
     SimNode& n = random_node();
     if (n.paused()) return;
     // Until the restarted node has its links again, what it holds gets nothing from the nodes it
-    // has no link to yet: the disturbance lasts until a little after the restart.
-    rec_.disturbances.push_back({w_.clock.t, TimePoint::max(), "crash " + n.name()});
+    // has no link to yet: the disturbance lasts until a little after the restart. It begins at
+    // the crash, or at the start of a short pause that ended just before: what the node received
+    // while paused, it handled at the resume and may still have been passing on (a relay to a
+    // session's new node, say) when it died; that lives in its memory only.
+    TimePoint from = w_.clock.t;
+    if (auto p = last_short_pause_.find(&n); p != last_short_pause_.end() && p->second.second + in_flight() >= w_.clock.t)
+      from = p->second.first;
+    rec_.disturbances.push_back({from, TimePoint::max(), "crash " + n.name()});
     const std::size_t index = rec_.disturbances.size() - 1;
     // Sessions live in memory: a frozen copy (a migration waiting for its commit) loses what it
     // collected since its snapshot.
@@ -399,7 +411,7 @@ void Scenario::check(RunResult& r) {
   for (const auto& x : rec_.receipts) ++got[x.subscriber][{x.publisher, x.topic, x.conn, x.seq}];
   // Crash profile: a message accepted shortly before a crash (or before a node was declared
   // down), or while a node was down, may have been on that node only.
-  const Duration in_flight = w_.cfg.spike_max + 300ms;
+  const Duration in_flight = this->in_flight();
   auto exempt_around = [&](TimePoint t) {
     for (const auto& d : rec_.disturbances)
       if (t + in_flight >= d.from && t <= d.to + 300ms) return true;

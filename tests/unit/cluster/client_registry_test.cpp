@@ -122,6 +122,29 @@ TEST_CASE("client registry: fencing keeps the session at its source unless it mo
   }
 }
 
+TEST_CASE("client registry: a copy fenced while cut off loses to a session connected elsewhere meanwhile") {
+  // Seed 315720 of the crash simulation: n4 was cut off (declared down by the others), its
+  // migration timed out and it fenced at its own registry; meanwhile the client connected on n3.
+  Wall wall;
+  auto isolated = make(wall);  // n4, its own home while alone
+  auto majority = make(wall);  // the home the other nodes agree on
+  const Epoch before = majority.locate("c1", "n4").ticket;
+  majority.commit_connect("c1", "n4", before);
+  isolated.adopt("c1", Ownership{"n4", before});
+  majority.drop_node("n4");                    // n4 declared down
+  wall.ms += 50;
+  auto l = majority.locate("c1", "n3");        // the client connects on n3: a fresh session
+  majority.commit_connect("c1", "n3", l.ticket);
+  wall.ms += 100;
+  auto fenced = isolated.fence("c1", "n4", before);  // later in time, but no connect
+  REQUIRE(fenced);
+  CHECK(*fenced == before + 1);
+  auto stale = majority.adopt("c1", Ownership{"n4", *fenced});  // n4 is back and re-registers
+  REQUIRE(stale);
+  CHECK(*stale == Ownership{"n4", *fenced});   // n4's copy is the stale one
+  CHECK(*majority.owner("c1") == Ownership{"n3", l.ticket});
+}
+
 TEST_CASE("client registry: re-registration keeps the newer ownership and names the other") {
   Wall wall;
   auto r = make(wall);
