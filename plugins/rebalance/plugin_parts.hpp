@@ -10,7 +10,7 @@
 #include "rebalance/agent/peer_availability.hpp"
 #include "rebalance/coordinator/evacuation_coordinator.hpp"
 #include "rebalance/coordinator/rebalance_coordinator.hpp"
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
 namespace tidemq::rebalance {
@@ -19,7 +19,7 @@ struct PluginParts {
   plugin::PluginContext* ctx = nullptr;
   std::unique_ptr<EvictionAgent> agent;
   std::unique_ptr<PeerAvailability> peers;  // which other nodes could take sessions now
-  std::unique_ptr<RateLimiter> limiter;  // the node's one eviction limiter
+  std::unique_ptr<util::RateLimiter> limiter;  // the node's one eviction limiter
   std::unique_ptr<EvacuationCoordinator> evacuation;
   std::unique_ptr<RebalanceCoordinator> rebalance;
 

@@ -20,7 +20,7 @@ class RebalancePlugin final : public plugin::Plugin {
     parts_.agent = std::make_unique<EvictionAgent>(ctx.broker, ctx.cluster);
     parts_.peers = std::make_unique<PeerAvailability>(ctx.cluster);
     parts_.agent->on_change([peers = parts_.peers.get()](bool enabled) { peers->local_changed(enabled); });
-    parts_.limiter = std::make_unique<RateLimiter>(ctx.clock, kDefaultConnEvictRate);
+    parts_.limiter = std::make_unique<util::RateLimiter>(ctx.clock, kDefaultConnEvictRate);
     parts_.evacuation = std::make_unique<EvacuationCoordinator>(ctx, *parts_.agent, *parts_.limiter);
     parts_.rebalance = std::make_unique<RebalanceCoordinator>(ctx, *parts_.agent, *parts_.limiter);
     methods_ = register_node_methods(ctx.cluster, parts_);

@@ -1,8 +1,8 @@
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 
 #include <chrono>
 
-namespace tidemq::rebalance {
+namespace tidemq::util {
 
 RateLimiter::RateLimiter(const util::Clock& clock, std::uint32_t per_second)
     : RateLimiter(clock, per_second, smooth_burst(per_second)) {}
@@ -60,4 +60,4 @@ void RateLimiter::set_rate(std::uint32_t per_second, std::uint32_t burst) {
   credit_ = std::min(credit_, static_cast<std::uint64_t>(burst_) * kUnit);
 }
 
-}  // namespace tidemq::rebalance
+}  // namespace tidemq::util

@@ -1,13 +1,13 @@
-// The node's one eviction rate limiter: a token bucket shared by connection and
-// session eviction, from evacuation and rebalance alike. Tokens accrue continuously (nanosecond
-// resolution) and the bucket holds at most `burst` tokens, by default 1/20 s worth (at least 1).
-// A consumer that asks often (every 10 ms, say) therefore evicts evenly over each second: at rate
-// r no 100 ms window passes more than burst + 0.1·r ≤ 0.15·r + 1 evictions, also after idling.
+// A token bucket with continuous refill (nanosecond resolution) holding at most `burst` tokens,
+// by default 1/20 s worth (at least 1). A consumer that asks often (every 10 ms, say) therefore
+// gets an even flow over each second: at rate r no 100 ms window passes more than
+// burst + 0.1·r ≤ 0.15·r + 1 tokens, also after idling. Used by the rebalance plugin's one
+// eviction limiter per node and by the MQTT listeners' max_conn_rate.
 //
-// Rate changes (a new evacuation or rebalance phase sets its own rate) take effect at once:
-// tokens earned so far are kept at the old rate, then the bucket is clamped to the new burst, so
-// lowering the rate never lets an old, larger bucket through and raising it creates no tokens.
-// Rate 0 pauses the limiter. Not thread-safe: it lives on the control executor.
+// Rate changes take effect at once: tokens earned so far are kept at the old rate, then the
+// bucket is clamped to the new burst, so lowering the rate never lets an old, larger bucket
+// through and raising it creates no tokens. Rate 0 pauses the limiter. Not thread-safe: its owner
+// keeps it on one executor.
 #pragma once
 
 #include <algorithm>
@@ -15,7 +15,7 @@
 
 #include "tidemq/util/clock.hpp"
 
-namespace tidemq::rebalance {
+namespace tidemq::util {
 
 class RateLimiter {
  public:
@@ -55,4 +55,4 @@ class RateLimiter {
   util::TimePoint last_;
 };
 
-}  // namespace tidemq::rebalance
+}  // namespace tidemq::util

@@ -4,7 +4,7 @@
 
 namespace tidemq::rebalance {
 
-EvacuationCoordinator::EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter,
+EvacuationCoordinator::EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, util::RateLimiter& limiter,
                                              Timing timing)
     : ctx_(ctx),
       agent_(agent),

@@ -15,7 +15,7 @@
 #include "rebalance/coordinator/session_pacer.hpp"
 #include "rebalance/core/evacuation_fsm.hpp"
 #include "rebalance/core/evacuation_store.hpp"
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
 namespace tidemq::rebalance {
@@ -24,7 +24,7 @@ class EvacuationCoordinator {
  public:
   using ReplyFn = PendingReplies::ReplyFn;
 
-  EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing = {});
+  EvacuationCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, util::RateLimiter& limiter, Timing timing = {});
   ~EvacuationCoordinator();
 
   // Resumes an evacuation found in <data_dir>/.evacuation (call before listeners accept).

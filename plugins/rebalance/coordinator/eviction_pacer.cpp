@@ -6,7 +6,7 @@ namespace {
 constexpr auto kPaceTick = std::chrono::milliseconds(10);
 }
 
-EvictionPacer::EvictionPacer(EvictionAgent& agent, RateLimiter& limiter, plugin::Timers& timers)
+EvictionPacer::EvictionPacer(EvictionAgent& agent, util::RateLimiter& limiter, plugin::Timers& timers)
     : agent_(agent), limiter_(limiter), timers_(timers) {}
 
 EvictionPacer::~EvictionPacer() { *alive_ = false; }

@@ -7,14 +7,14 @@
 #include <memory>
 
 #include "rebalance/agent/eviction_agent.hpp"
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
 namespace tidemq::rebalance {
 
 class EvictionPacer {
  public:
-  EvictionPacer(EvictionAgent& agent, RateLimiter& limiter, plugin::Timers& timers);
+  EvictionPacer(EvictionAgent& agent, util::RateLimiter& limiter, plugin::Timers& timers);
   ~EvictionPacer();
 
   // Replaces the backlog with `count` evictions at `rate` per second. While `hold()` is true,
@@ -27,7 +27,7 @@ class EvictionPacer {
   void step();
 
   EvictionAgent& agent_;
-  RateLimiter& limiter_;
+  util::RateLimiter& limiter_;
   plugin::Timers& timers_;
   std::uint64_t backlog_ = 0;
   std::function<bool()> hold_;

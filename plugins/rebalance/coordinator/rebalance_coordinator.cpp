@@ -21,7 +21,7 @@ boost::system::error_code error_from(const std::string& token) {
 
 }  // namespace
 
-RebalanceCoordinator::RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing)
+RebalanceCoordinator::RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, util::RateLimiter& limiter, Timing timing)
     : ctx_(ctx),
       agent_(agent),
       fsm_(ctx.cluster.self(), ctx.clock, std::move(timing)),

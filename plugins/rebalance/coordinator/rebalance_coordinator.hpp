@@ -16,7 +16,7 @@
 #include "rebalance/coordinator/eviction_pacer.hpp"
 #include "rebalance/coordinator/pending_replies.hpp"
 #include "rebalance/coordinator/session_pacer.hpp"
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 #include "rebalance/core/rebalance_fsm.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
@@ -26,7 +26,7 @@ class RebalanceCoordinator {
  public:
   using ReplyFn = PendingReplies::ReplyFn;
 
-  RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, RateLimiter& limiter, Timing timing = {});
+  RebalanceCoordinator(plugin::PluginContext& ctx, EvictionAgent& agent, util::RateLimiter& limiter, Timing timing = {});
   ~RebalanceCoordinator();
 
   // Registers the RPC methods both roles answer.

@@ -19,7 +19,7 @@ struct SessionPacer::Batch {
   std::function<void(Report)> done;
 };
 
-SessionPacer::SessionPacer(EvictionAgent& agent, RateLimiter& limiter, plugin::Timers& timers)
+SessionPacer::SessionPacer(EvictionAgent& agent, util::RateLimiter& limiter, plugin::Timers& timers)
     : agent_(agent), limiter_(limiter), timers_(timers) {}
 
 SessionPacer::~SessionPacer() { *alive_ = false; }

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "rebalance/agent/eviction_agent.hpp"
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
 namespace tidemq::rebalance {
@@ -27,7 +27,7 @@ class SessionPacer {
     std::uint64_t given_up = 0;  // reached kMaxAttempts this time
   };
 
-  SessionPacer(EvictionAgent& agent, RateLimiter& limiter, plugin::Timers& timers);
+  SessionPacer(EvictionAgent& agent, util::RateLimiter& limiter, plugin::Timers& timers);
   ~SessionPacer();
 
   // Migrates up to `count` sessions at `rate` per second to `targets` (round-robin);
@@ -47,7 +47,7 @@ class SessionPacer {
   void finish_if_done(const std::shared_ptr<Batch>& batch);
 
   EvictionAgent& agent_;
-  RateLimiter& limiter_;
+  util::RateLimiter& limiter_;
   plugin::Timers& timers_;
   std::map<core::ClientId, int> attempts_;  // failed attempts per client
   std::shared_ptr<Batch> current_;

@@ -6,7 +6,7 @@
 
 using namespace std::chrono_literals;
 using tidemq::rebalance::EvictionAgent;
-using tidemq::rebalance::RateLimiter;
+using tidemq::util::RateLimiter;
 using tidemq::rebalance::SessionPacer;
 
 namespace {

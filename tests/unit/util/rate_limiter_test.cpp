@@ -5,11 +5,11 @@
 #include <vector>
 
 #include "fake_clock.hpp"
-#include "rebalance/core/rate_limiter.hpp"
+#include "tidemq/util/rate_limiter.hpp"
 
 using namespace tidemq;
 using namespace std::chrono_literals;
-using rebalance::RateLimiter;
+using util::RateLimiter;
 
 namespace {
 
@@ -46,7 +46,7 @@ std::uint64_t total(const Trace& trace) {
 
 }  // namespace
 
-TEST_CASE("limiter refills at the configured rate", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter refills at the configured rate", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, /*per_second=*/100, /*burst=*/100};
   REQUIRE(lim.obtain_up_to(500) == 100);  // burst drained
@@ -55,7 +55,7 @@ TEST_CASE("limiter refills at the configured rate", "[unit][rebalance][rate_limi
   REQUIRE(lim.obtain_up_to(1) == 0);
 }
 
-TEST_CASE("limiter never gives more than asked", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter never gives more than asked", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, 1000};
   CHECK(lim.obtain_up_to(0) == 0);
@@ -66,7 +66,7 @@ TEST_CASE("limiter never gives more than asked", "[unit][rebalance][rate_limiter
   CHECK(lim.available() == 43);  // the bucket is capped at the burst
 }
 
-TEST_CASE("limiter default burst is 50 ms of tokens, at least one", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter default burst is 50 ms of tokens, at least one", "[unit][util][rate_limiter]") {
   CHECK(RateLimiter::smooth_burst(1) == 1);
   CHECK(RateLimiter::smooth_burst(19) == 1);
   CHECK(RateLimiter::smooth_burst(100) == 5);
@@ -78,7 +78,7 @@ TEST_CASE("limiter default burst is 50 ms of tokens, at least one", "[unit][reba
   CHECK(lim.rate() == 100);
 }
 
-TEST_CASE("limiter keeps fractions of tokens between calls", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter keeps fractions of tokens between calls", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, 3, 2};
   REQUIRE(lim.obtain_up_to(10) == 2);
@@ -90,7 +90,7 @@ TEST_CASE("limiter keeps fractions of tokens between calls", "[unit][rebalance][
   CHECK(got == 30);
 }
 
-TEST_CASE("limiter delivers the rate over a long run", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter delivers the rate over a long run", "[unit][util][rate_limiter]") {
   for (std::uint32_t rate : {1u, 100u, 1000u, 20000u}) {
     test::FakeClock clock;
     RateLimiter lim{clock, rate};
@@ -101,7 +101,7 @@ TEST_CASE("limiter delivers the rate over a long run", "[unit][rebalance][rate_l
   }
 }
 
-TEST_CASE("limiter driven by time_until_available loses nothing at low rates", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter driven by time_until_available loses nothing at low rates", "[unit][util][rate_limiter]") {
   // At r < 20 the bucket holds one token; a consumer that waits exactly until the next one is
   // due (instead of polling on a coarse tick that can find the bucket full) gets the full rate.
   // (Polling every 10 ms at r = 7 loses up to 7 % to the full bucket.)
@@ -121,7 +121,7 @@ TEST_CASE("limiter driven by time_until_available loses nothing at low rates", "
   }
 }
 
-TEST_CASE("limiter spreads evictions evenly over each second", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter spreads evictions evenly over each second", "[unit][util][rate_limiter]") {
   for (std::uint32_t rate : {100u, 1000u}) {
     test::FakeClock clock;
     RateLimiter lim{clock, rate};
@@ -134,7 +134,7 @@ TEST_CASE("limiter spreads evictions evenly over each second", "[unit][rebalance
   }
 }
 
-TEST_CASE("limiter bound holds for uneven ticks and odd rates", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter bound holds for uneven ticks and odd rates", "[unit][util][rate_limiter]") {
   for (std::uint32_t rate : {1u, 13u, 100u, 333u, 1000u, 5000u}) {
     for (auto tick : {1ms, 7ms, 10ms, 33ms, 100ms}) {
       test::FakeClock clock;
@@ -146,7 +146,7 @@ TEST_CASE("limiter bound holds for uneven ticks and odd rates", "[unit][rebalanc
   }
 }
 
-TEST_CASE("limiter gives no burst after idling beyond the bound", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter gives no burst after idling beyond the bound", "[unit][util][rate_limiter]") {
   for (std::uint32_t rate : {100u, 1000u}) {
     test::FakeClock clock;
     RateLimiter lim{clock, rate};
@@ -159,7 +159,7 @@ TEST_CASE("limiter gives no burst after idling beyond the bound", "[unit][rebala
   }
 }
 
-TEST_CASE("limiter is shared by two consumers", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter is shared by two consumers", "[unit][util][rate_limiter]") {
   // Connection eviction and session migration take from the same bucket, turn by turn.
   test::FakeClock clock;
   RateLimiter lim{clock, 1000};
@@ -182,7 +182,7 @@ TEST_CASE("limiter is shared by two consumers", "[unit][rebalance][rate_limiter]
   CHECK(static_cast<double>(worst_100ms_window(both)) <= 0.15 * 1000 + 1);
 }
 
-TEST_CASE("limiter consumers with small demands leave the rest to others", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter consumers with small demands leave the rest to others", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, 100};
   clock.advance(1s);
@@ -191,7 +191,7 @@ TEST_CASE("limiter consumers with small demands leave the rest to others", "[uni
   CHECK(lim.obtain_up_to(100) == 0);
 }
 
-TEST_CASE("limiter rate changes take effect at once", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter rate changes take effect at once", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, 1000};  // burst 50
 
@@ -242,7 +242,7 @@ TEST_CASE("limiter rate changes take effect at once", "[unit][rebalance][rate_li
   }
 }
 
-TEST_CASE("limiter tells when the next token is due", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter tells when the next token is due", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, 100};
   CHECK(lim.time_until_available() == 0ns);
@@ -255,7 +255,7 @@ TEST_CASE("limiter tells when the next token is due", "[unit][rebalance][rate_li
   CHECK(lim.obtain_up_to(100) == 1);
 }
 
-TEST_CASE("limiter ignores a clock that does not move forward", "[unit][rebalance][rate_limiter]") {
+TEST_CASE("limiter ignores a clock that does not move forward", "[unit][util][rate_limiter]") {
   test::FakeClock clock;
   RateLimiter lim{clock, 100};
   CHECK(lim.obtain_up_to(100) == 5);
