@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -61,8 +62,6 @@ http::response<http::string_body> to_beast(const HttpResponse& res, unsigned ver
 
 }  // namespace
 
-constexpr auto kAsyncTimeout = std::chrono::seconds(15);
-
 struct HttpServer::Impl {
   asio::io_context& ctx;
   const Router& router;
@@ -71,6 +70,9 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor;
   std::unique_ptr<asio::ssl::context> tls;
   bool stopped = false;
+  std::size_t open_connections = 0;     // control thread only
+  std::uint64_t refused_connections = 0;
+  std::optional<std::chrono::steady_clock::time_point> last_refusal_log;
 
   Impl(asio::io_context& c, const Router& r, AdminAuth& a, HttpServerOptions o)
       : ctx(c), router(r), auth(a), options(std::move(o)), acceptor(c) {}
@@ -104,7 +106,37 @@ struct HttpServer::Impl {
     }
   }
 
+  // Takes a connection counted at accept off open_connections when its coroutine ends.
+  struct Counted {
+    explicit Counted(std::size_t& n) : count(n) {}
+    ~Counted() { --count; }
+    Counted(const Counted&) = delete;
+    Counted& operator=(const Counted&) = delete;
+    std::size_t& count;
+  };
+
+  // Over max_connections: a short 503 (plain HTTP only: a TLS handshake would cost what the limit
+  // saves), then close. Bounded by a 2 s deadline so that refused sockets do not pile up.
+  asio::awaitable<void> refuse(tcp::socket socket) {
+    ++refused_connections;
+    const auto now = std::chrono::steady_clock::now();
+    if (!last_refusal_log || now - *last_refusal_log >= std::chrono::seconds(10)) {
+      last_refusal_log = now;
+      spdlog::warn("admin: {} connections open (management.max_connections): refusing new ones", open_connections);
+    }
+    beast::tcp_stream stream(std::move(socket));
+    if (!tls) {
+      stream.expires_after(std::chrono::seconds(2));
+      auto res = to_beast(v4_error(503, "too many admin connections; try again later"), 11, false);
+      res.set(http::field::retry_after, "1");
+      co_await http::async_write(stream, res, use_tuple);
+    }
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
   asio::awaitable<void> session(tcp::socket socket) {
+    Counted counted(open_connections);
     beast::error_code ec;
     std::string peer_ip = socket.remote_endpoint(ec).address().to_string();
     if (tls) {
@@ -132,6 +164,11 @@ struct HttpServer::Impl {
         co_await t.async_wait(use_tuple);
         continue;
       }
+      if (open_connections >= options.max_connections) {
+        asio::co_spawn(ctx, refuse(std::move(socket)), asio::detached);
+        continue;
+      }
+      ++open_connections;
       asio::co_spawn(ctx, session(std::move(socket)), [](std::exception_ptr e) {
         if (!e) return;
         try {
@@ -151,7 +188,7 @@ struct HttpServer::Impl {
       std::optional<HttpResponse> response;
     };
     auto pending = std::make_shared<Pending>(ctx);
-    pending->timer.expires_after(kAsyncTimeout);
+    pending->timer.expires_after(options.reply_timeout);
     try {
       route.async_handler(req, params, [pending, &c = ctx](HttpResponse r) {
         asio::post(c, [pending, r = std::move(r)]() mutable {
@@ -251,6 +288,8 @@ void HttpServer::stop() {
 }
 
 std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::size_t HttpServer::open_connections() const { return impl_->open_connections; }
+std::uint64_t HttpServer::refused_connections() const { return impl_->refused_connections; }
 
 HttpResponse HttpServer::dispatch(const HttpRequest& req) const {
   HttpResponse out;

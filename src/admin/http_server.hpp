@@ -14,7 +14,9 @@ namespace tidemq::admin {
 
 struct HttpServerOptions {
   std::size_t body_limit = 1048576;
-  std::chrono::seconds read_timeout{30};
+  std::chrono::milliseconds read_timeout{30000};   // a whole request, and an idle keep-alive connection
+  std::chrono::milliseconds reply_timeout{15000};  // an asynchronous route's answer (then 504)
+  std::size_t max_connections = 128;               // beyond it: 503 and close
   std::string certfile;  // both set: HTTPS
   std::string keyfile;
 };
@@ -29,6 +31,8 @@ class HttpServer {
   void start();
   void stop();
   std::uint16_t port() const;
+  std::size_t open_connections() const;
+  std::uint64_t refused_connections() const;  // turned away at max_connections
 
   // Runs one request through auth and the router (also used by tests).
   HttpResponse dispatch(const HttpRequest& req) const;

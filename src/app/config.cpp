@@ -26,6 +26,8 @@ const std::vector<KeySpec>& config_keys() {
       {"node.data_dir", Type::string, "\"data\""},
       {"node.io_threads", Type::integer, "0", 0, 256},
       {"listeners.tcp.*.bind", Type::string, "\"0.0.0.0:1883\""},
+      {"listeners.tcp.*.max_connections", Type::integer, "1024000", 0, 100000000},
+      {"listeners.tcp.*.max_conn_rate", Type::integer, "0", 0, 10000000},
       {"mqtt.max_packet_size", Type::integer, "1048576", 64, 268435460},
       {"mqtt.max_inflight", Type::integer, "32", 1, kU16},
       {"mqtt.max_mqueue_len", Type::integer, "1000", 1, 100000000},
@@ -40,14 +42,20 @@ const std::vector<KeySpec>& config_keys() {
       {"mqtt.max_clientid_len", Type::integer, "65535", 23, kU16},
       {"mqtt.idle_timeout", Type::integer, "15", 1, 3600},
       {"listeners.ssl.*.bind", Type::string, "\"0.0.0.0:8883\""},
+      {"listeners.ssl.*.max_connections", Type::integer, "1024000", 0, 100000000},
+      {"listeners.ssl.*.max_conn_rate", Type::integer, "0", 0, 10000000},
       {"listeners.ssl.*.certfile", Type::string, "\"\""},
       {"listeners.ssl.*.keyfile", Type::string, "\"\""},
       {"listeners.ssl.*.cacertfile", Type::string, "\"\""},
       {"listeners.ssl.*.verify", Type::string, "\"verify_none\""},
       {"listeners.ssl.*.fail_if_no_peer_cert", Type::boolean, "false"},
       {"listeners.ws.*.bind", Type::string, "\"0.0.0.0:8083\""},
+      {"listeners.ws.*.max_connections", Type::integer, "1024000", 0, 100000000},
+      {"listeners.ws.*.max_conn_rate", Type::integer, "0", 0, 10000000},
       {"listeners.ws.*.path", Type::string, "\"/mqtt\""},
       {"listeners.wss.*.bind", Type::string, "\"0.0.0.0:8084\""},
+      {"listeners.wss.*.max_connections", Type::integer, "1024000", 0, 100000000},
+      {"listeners.wss.*.max_conn_rate", Type::integer, "0", 0, 10000000},
       {"listeners.wss.*.path", Type::string, "\"/mqtt\""},
       {"listeners.wss.*.certfile", Type::string, "\"\""},
       {"listeners.wss.*.keyfile", Type::string, "\"\""},
@@ -65,6 +73,9 @@ const std::vector<KeySpec>& config_keys() {
       {"management.api_keys_file", Type::string, "\"api_keys\""},
       {"management.login.max_failures", Type::integer, "10", 1, 1000000},
       {"management.login.window", Type::string, "\"60s\""},
+      {"management.max_connections", Type::integer, "128", 1, 100000},
+      {"management.request_timeout", Type::string, "\"30s\""},
+      {"management.reply_timeout", Type::string, "\"15s\""},
       {"authentication.allow_anonymous", Type::boolean, "true"},
       {"authentication.password_file", Type::string, "\"\""},
       {"authorization.no_match", Type::string, "\"allow\""},
@@ -289,6 +300,19 @@ struct Reader {
     const KeySpec* spec = find_spec(pattern);
     return std::get<std::string>(convert_text(spec->default_value, *spec, key, "default"));
   }
+  std::int64_t integer_or_default(const std::string& key, const std::string& pattern) const {
+    if (const Setting* s = find(key)) return std::get<std::int64_t>(s->value);
+    const KeySpec* spec = find_spec(pattern);
+    return std::get<std::int64_t>(convert_text(spec->default_value, *spec, key, "default"));
+  }
+  // listeners.<kind>.<name>.max_connections / .max_conn_rate, each or its default.
+  net::ListenerLimits listener_limits(const std::string& kind, const std::string& name) const {
+    const std::string base = "listeners." + kind + "." + name + ".", pattern = "listeners." + kind + ".x.";
+    net::ListenerLimits l;
+    l.max_connections = static_cast<std::size_t>(integer_or_default(base + "max_connections", pattern + "max_connections"));
+    l.max_conn_rate = static_cast<std::uint32_t>(integer_or_default(base + "max_conn_rate", pattern + "max_conn_rate"));
+    return l;
+  }
   bool boolean_or_default(const std::string& key) const {
     if (const Setting* s = find(key)) return std::get<bool>(s->value);
     return false;
@@ -423,6 +447,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   }
   if (c.tcp_listeners.empty())
     c.tcp_listeners.push_back(parse_bind("default", "0.0.0.0:1883", "listeners.tcp.default.bind", "default"));
+  for (auto& l : c.tcp_listeners) l.limits = r.listener_limits("tcp", l.name);
 
   // TLS and WebSocket listeners: every listeners.<kind>.<name>.bind defines one.
   for (const auto& [key, s] : settings) {
@@ -435,6 +460,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
       auto tcp = parse_bind(name, std::get<std::string>(s.value), key, s.origin);
       ExtraListenerConfig l{kind, name, tcp.host, tcp.port};
       std::string base = prefix + name + ".";
+      l.limits = r.listener_limits(prefix.substr(10, prefix.size() - 11), name);
       auto pat = [&](const char* leaf) { return prefix + "x." + leaf; };
       if (kind != ExtraListenerConfig::Kind::ssl) l.path = r.string_or_default(base + "path", pat("path").c_str());
       if (kind != ExtraListenerConfig::Kind::ws) {
@@ -478,6 +504,9 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
   mg.login_max_failures = static_cast<int>(r.integer("management.login.max_failures"));
   mg.login_window = std::chrono::duration_cast<std::chrono::seconds>(
       duration_setting(r, "management.login.window", std::chrono::seconds(1)));
+  mg.max_connections = static_cast<std::size_t>(r.integer("management.max_connections"));
+  mg.request_timeout = duration_setting(r, "management.request_timeout", std::chrono::seconds(1));
+  mg.reply_timeout = duration_setting(r, "management.reply_timeout", std::chrono::seconds(1));
 
   // MQTT authentication and authorization.
   c.auth.allow_anonymous = r.boolean("authentication.allow_anonymous");

@@ -13,6 +13,7 @@
 
 #include "cluster/cluster_settings.hpp"
 #include "core/broker_settings.hpp"
+#include "net/listener_limits.hpp"
 
 namespace tidemq::app {
 
@@ -24,6 +25,7 @@ struct TcpListenerConfig {
   std::string name;
   std::string host;
   std::uint16_t port = 0;
+  net::ListenerLimits limits;          // MQTT listeners only
 };
 
 struct TlsConfig {
@@ -43,6 +45,7 @@ struct ExtraListenerConfig {
   std::uint16_t port = 0;
   std::string path = "/mqtt";          // ws / wss
   TlsConfig tls;                       // ssl / wss
+  net::ListenerLimits limits;
 };
 
 struct ManagementConfig {
@@ -56,6 +59,9 @@ struct ManagementConfig {
   std::string api_keys_file;               // resolved against node.data_dir when relative
   int login_max_failures = 10;             // management.login.max_failures
   std::chrono::seconds login_window{60};   // management.login.window
+  std::size_t max_connections = 128;       // open admin connections per server; more are closed at once
+  std::chrono::milliseconds request_timeout{30000};  // a whole request must arrive within it (and idle keep-alive ends)
+  std::chrono::milliseconds reply_timeout{15000};    // a request that waits for the cluster gets 504 after it
 };
 
 struct AclRuleConfig {

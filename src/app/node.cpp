@@ -107,6 +107,29 @@ std::string resolve(const std::string& data_dir, const std::string& file) {
   return p.is_absolute() ? file : (std::filesystem::path(data_dir) / p).string();
 }
 
+// Every MQTT listener's load and the admin servers' connections, for GET /metrics.
+std::string render_listener_metrics(const std::vector<std::unique_ptr<net::Listener>>& tcp,
+                                    const std::vector<std::unique_ptr<net::StreamListener>>& streams,
+                                    const std::vector<std::unique_ptr<admin::HttpServer>>& admin_servers) {
+  std::vector<std::shared_ptr<net::ListenerLoad>> loads;
+  for (const auto& l : tcp) loads.push_back(l->load());
+  for (const auto& l : streams) loads.push_back(l->load());
+  std::string text = net::render_listener_metrics(loads);
+  std::size_t open = 0;
+  std::uint64_t refused = 0;
+  for (const auto& s : admin_servers) {
+    open += s->open_connections();
+    refused += s->refused_connections();
+  }
+  text += fmt::format(
+      "# HELP tidemq_admin_connections Open connections to the admin HTTP API.\n# TYPE tidemq_admin_connections gauge\n"
+      "tidemq_admin_connections {}\n"
+      "# HELP tidemq_admin_connections_refused_total Admin connections turned away at management.max_connections.\n"
+      "# TYPE tidemq_admin_connections_refused_total counter\ntidemq_admin_connections_refused_total {}\n",
+      open, refused);
+  return text;
+}
+
 }  // namespace
 
 bool Node::start_admin() {
@@ -126,7 +149,8 @@ bool Node::start_admin() {
     admin::register_standalone_cluster_api(n.admin_routes, n.broker, info);
   admin::BrokerApiOptions api_options{mg.metrics_auth, nullptr};
   api_options.extra_metrics = [&n] {
-    std::string text = n.cluster ? n.cluster->render_metrics() : std::string();
+    std::string text = render_listener_metrics(n.listeners, n.stream_listeners, n.admin_servers);
+    if (n.cluster) text += n.cluster->render_metrics();
     if (n.plugins) text += n.plugins->render_metrics();
     return text;
   };
@@ -146,6 +170,9 @@ bool Node::start_admin() {
   };
   admin::HttpServerOptions base;
   base.body_limit = mg.max_body_size;
+  base.read_timeout = mg.request_timeout;
+  base.reply_timeout = mg.reply_timeout;
+  base.max_connections = mg.max_connections;
   if (mg.http && !open(*mg.http, base, "http")) return false;
   if (mg.https) {
     auto tls = base;
@@ -208,7 +235,8 @@ int Node::run() {
   n.plugins->add(rebalance::make_rebalance_plugin());
   if (!n.plugins->start()) return 1;
   for (const auto& lc : n.config.tcp_listeners) {
-    auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout));
+    auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout),
+                                             lc.limits);
     try {
       l->open(lc.host, lc.port);
     } catch (const boost::system::system_error& e) {
@@ -230,6 +258,7 @@ int Node::run() {
     o.ws_path = lc.path;
     o.tls = net::TlsOptions{lc.tls.certfile, lc.tls.keyfile, lc.tls.cacertfile, lc.tls.verify_peer, lc.tls.fail_if_no_peer_cert};
     o.connect_timeout = std::chrono::seconds(n.config.idle_timeout);
+    o.limits = lc.limits;
     auto l = std::make_unique<net::StreamListener>(std::move(o), n.pool, n.broker, n.tracker);
     try {
       l->open(lc.host, lc.port);

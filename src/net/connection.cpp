@@ -20,10 +20,11 @@ std::string describe(const asio::ip::tcp::socket& s) {
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, core::Broker& broker, ConnectionTracker& tracker,
-                       std::chrono::seconds connect_timeout)
+                       std::chrono::seconds connect_timeout, ListenerSlot slot)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       tracker_(tracker),
+      slot_(std::move(slot)),
       channel_(broker, describe(socket_)) {
   // Until CONNECT arrives the keep-alive watch enforces the connect timeout (bytes that are not a
   // whole CONNECT do not extend it).
@@ -196,6 +197,7 @@ void Connection::close() {
   timer_.cancel();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
+  slot_ = ListenerSlot();
 }
 
 }  // namespace tidemq::net

@@ -11,6 +11,7 @@
 
 #include "core/channel.hpp"
 #include "core/keepalive.hpp"
+#include "net/admission.hpp"
 #include "net/close_linger.hpp"
 #include "net/connection_tracker.hpp"
 
@@ -19,7 +20,7 @@ namespace tidemq::net {
 class Connection final : public core::SessionOwner, public std::enable_shared_from_this<Connection> {
  public:
   Connection(boost::asio::ip::tcp::socket socket, core::Broker& broker, ConnectionTracker& tracker,
-             std::chrono::seconds connect_timeout);
+             std::chrono::seconds connect_timeout, ListenerSlot slot);
   ~Connection() override;
 
   void start();
@@ -45,6 +46,7 @@ class Connection final : public core::SessionOwner, public std::enable_shared_fr
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
   ConnectionTracker& tracker_;
+  ListenerSlot slot_;  // counts this socket against its listener's max_connections until closed
   core::Channel channel_;
   core::KeepAliveWatch keepalive_;
   bool keepalive_started_ = false;

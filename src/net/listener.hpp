@@ -1,42 +1,32 @@
-// Accepts TCP connections on the control context and hands each socket to the next data
-// io_context, where its Connection lives for good.
+// A plain-TCP MQTT listener: its accept loop (net/accept_loop.hpp) hands each admitted socket to
+// the next data io_context, where its Connection lives for good.
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "core/broker.hpp"
+#include "net/accept_loop.hpp"
 #include "net/connection_tracker.hpp"
-#include "runtime/io_pool.hpp"
 
 namespace tidemq::net {
 
 class Listener {
  public:
   Listener(std::string name, runtime::IoPool& pool, core::Broker& broker, ConnectionTracker& tracker,
-           std::chrono::seconds connect_timeout);
+           std::chrono::seconds connect_timeout, ListenerLimits limits = {});
 
   // Binds and listens; throws boost::system::system_error when the address is unavailable.
-  void open(const std::string& host, std::uint16_t port);
-  void start();
-  void stop();
-  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  void open(const std::string& host, std::uint16_t port) { loop_.open(host, port); }
+  void start() { loop_.start(); }
+  void stop() { loop_.stop(); }
+  boost::asio::ip::tcp::endpoint local_endpoint() const { return loop_.local_endpoint(); }
   const std::string& name() const { return name_; }
+  const std::shared_ptr<ListenerLoad>& load() const { return loop_.load(); }
 
  private:
-  void accept();
-
   std::string name_;
-  runtime::IoPool& pool_;
-  core::Broker& broker_;
-  ConnectionTracker& tracker_;
-  std::chrono::seconds connect_timeout_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer retry_;
-  bool stopped_ = false;
+  AcceptLoop loop_;
 };
 
 }  // namespace tidemq::net

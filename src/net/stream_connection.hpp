@@ -41,9 +41,10 @@ template <class Transport>
 class StreamConnection final : public core::SessionOwner,
                                public std::enable_shared_from_this<StreamConnection<Transport>> {
  public:
-  StreamConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env)
+  StreamConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env, ListenerSlot slot)
       : peer_(describe(socket)),
         env_(std::move(env)),
+        slot_(std::move(slot)),
         io_(std::move(socket), *env_),
         timer_(io_.socket().get_executor()),
         channel_(env_->broker, peer_) {
@@ -263,10 +264,12 @@ class StreamConnection final : public core::SessionOwner,
     timer_.cancel();
     io_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
     io_.socket().close(ec);
+    slot_ = ListenerSlot();
   }
 
   std::string peer_;
   std::shared_ptr<const StreamEnv> env_;
+  ListenerSlot slot_;  // counts this socket against its listener's max_connections until closed
   Transport io_;
   boost::asio::steady_timer timer_;
   core::Channel channel_;
@@ -284,8 +287,8 @@ class StreamConnection final : public core::SessionOwner,
 };
 
 template <class Transport>
-void spawn_stream_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env) {
-  auto conn = std::make_shared<StreamConnection<Transport>>(std::move(socket), std::move(env));
+void spawn_stream_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env, ListenerSlot slot) {
+  auto conn = std::make_shared<StreamConnection<Transport>>(std::move(socket), std::move(env), std::move(slot));
   boost::asio::post(conn->executor(), [conn] { conn->start(); });
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "core/broker.hpp"
+#include "net/admission.hpp"
 #include "net/connection_tracker.hpp"
 
 namespace boost::asio::ssl {
@@ -29,8 +30,8 @@ struct StreamEnv {
 // Each makes a connection for an accepted socket and posts its start() onto the socket's
 // executor (a data io_context). Defined next to their transports (tls_connection.cpp,
 // ws_connection.cpp, wss_connection.cpp) so that Asio SSL and Beast stay in those files.
-void spawn_tls_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env);
-void spawn_ws_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env);
-void spawn_wss_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env);
+void spawn_tls_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env, ListenerSlot slot);
+void spawn_ws_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env, ListenerSlot slot);
+void spawn_wss_connection(boost::asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env, ListenerSlot slot);
 
 }  // namespace tidemq::net

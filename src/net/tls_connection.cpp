@@ -37,8 +37,8 @@ struct TlsTransport {
   mutable asio::ssl::stream<asio::ip::tcp::socket> stream;
 };
 
-void spawn_tls_connection(asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env) {
-  spawn_stream_connection<TlsTransport>(std::move(socket), std::move(env));
+void spawn_tls_connection(asio::ip::tcp::socket socket, std::shared_ptr<const StreamEnv> env, ListenerSlot slot) {
+  spawn_stream_connection<TlsTransport>(std::move(socket), std::move(env), std::move(slot));
 }
 
 template class StreamConnection<TlsTransport>;

@@ -36,6 +36,12 @@ FAMILIES = {
     "tidemq_uptime_seconds": "gauge",
     "tidemq_process_resident_memory_bytes": "gauge",
     "tidemq_process_open_fds": "gauge",
+    "tidemq_listener_connections": "gauge",
+    "tidemq_listener_accepted": "counter",
+    "tidemq_listener_refused": "counter",
+    "tidemq_listener_accept_paused": "counter",
+    "tidemq_admin_connections": "gauge",
+    "tidemq_admin_connections_refused": "counter",
     # the rebalance plugin
     "tidemq_rebalance_state": "gauge",
     "tidemq_rebalance_connections_evicted": "counter",
