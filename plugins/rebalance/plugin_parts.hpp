@@ -23,12 +23,13 @@ struct PluginParts {
   std::unique_ptr<EvacuationCoordinator> evacuation;
   std::unique_ptr<RebalanceCoordinator> rebalance;
 
-  // §6.5 precedence: an evacuation of this node, then this node as a donor, then as coordinator.
+  // docs/rebalance.md, "Local status": an evacuation of this node, then this node as a donor,
+  // then as coordinator.
   plugin::Json local_status(ApiVersion api) const;
-  // spec §6.7
+  // docs/rebalance.md, "Node eviction status"
   plugin::Json eviction_status() const;
   // The evacuation's session recipients now: the available members of migrate_to, or of every
-  // other running node (§3, D12), never waiting on another node (D14).
+  // other running node, never waiting on another node (docs/rebalance.md, "Availability").
   std::vector<NodeId> session_recipients() const;
 };
 

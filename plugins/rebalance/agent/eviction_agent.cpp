@@ -6,7 +6,7 @@ namespace tidemq::rebalance {
 
 namespace {
 constexpr std::uint8_t kUseAnotherServer = 0x9C;
-constexpr int kAdmissionPriority = 110;  // spec §4.3: after the built-in checks, before others
+constexpr int kAdmissionPriority = 110;  // after the built-in checks, before others
 }  // namespace
 
 // Sessions go to their targets in batches (one cluster request each, see Cluster::migrate_sessions);
@@ -91,7 +91,7 @@ void EvictionAgent::evict_sessions(std::size_t n, std::vector<std::string> targe
   auto run = std::make_shared<MigrationRun>();
   run->done = std::move(done);
   if (!kind_ || targets.empty() || n == 0) return run->done(run->report);
-  // Targets take turns session by session (spec 4.6), then each target's share is cut in batches.
+  // Targets take turns session by session, then each target's share is cut in batches.
   std::vector<std::vector<core::ClientId>> per_target(targets.size());
   std::size_t picked = 0;
   for (auto& id : broker_.pick_sessions(n + skip.size() + picked_.size(), filter)) {

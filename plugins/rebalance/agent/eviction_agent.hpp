@@ -1,7 +1,7 @@
-// The eviction agent of one node (spec §4.1–4.4, 4.6): while enabled by a kind ("evacuation",
-// "rebalance") it may refuse new CONNECTs (MQTT 5: CONNACK 0x9C + Server Reference; 3.1.1:
-// return code 3), evict connections (DISCONNECT 0x9C + Server Reference; 3.1.1: a close) and
-// migrate sessions to other nodes. Never persisted: a restarted node starts disabled (the
+// The eviction agent of one node (docs/rebalance.md, "The eviction agent"): while enabled by a
+// kind ("evacuation", "rebalance") it may refuse new CONNECTs (MQTT 5: CONNACK 0x9C + Server
+// Reference; 3.1.1: return code 3), evict connections (DISCONNECT 0x9C + Server Reference; 3.1.1:
+// a close) and migrate sessions to other nodes. Never persisted: a restarted node starts disabled (the
 // evacuation coordinator re-enables it from its own file). Control thread only.
 #pragma once
 

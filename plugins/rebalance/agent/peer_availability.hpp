@@ -1,7 +1,7 @@
-// Which other nodes are available right now (running, eviction agent disabled; D12), kept current
-// from events instead of asked for at each status call (D14): a node's answer when it comes up,
-// its notice whenever its agent is enabled or disabled, and node-down events. Status and
-// global_status read it without waiting on anyone. Control thread only.
+// Which other nodes are available right now (running, eviction agent disabled; docs/rebalance.md,
+// "Availability"), kept current from events instead of asked for at each status call: a node's
+// answer when it comes up, its notice whenever its agent is enabled or disabled, and node-down
+// events. Status and global_status read it without waiting on anyone. Control thread only.
 #pragma once
 
 #include <cstdint>

@@ -13,7 +13,8 @@ using plugin::Json;
 
 HttpResponse json_reply(int status, const Json& j) { return HttpResponse{status, j.dump(), "application/json"}; }
 
-// The answer to a start/stop/plan/status call on `node`, in the conventions of `api` (D1):
+// The answer to a start/stop/plan/status call on `node`, in the conventions of `api`
+// (docs/rebalance.md, "v4 replies and errors", "v5 replies and errors"):
 // v4: 200 {"code":0,"data":[]}, errors 200 {"code":400,"message":...}; v5: 200 {}, errors with
 // real statuses and {"code":"BAD_REQUEST"|"NOT_FOUND"|"RPC_ERROR","message":...}.
 HttpResponse answer(ApiVersion api, const std::string& node, const std::optional<Json>& r, const std::string& rpc_error) {
@@ -34,7 +35,7 @@ HttpResponse answer(ApiVersion api, const std::string& node, const std::optional
   return json_reply(200, v4 ? Json{{"code", 0}, {"data", Json::array()}} : Json::object());
 }
 
-// v5 validates in the order schema → path node → node list → RPC (§6.3). The body's schema is
+// v5 validates in the order schema → path node → node list → RPC. The body's schema is
 // checked here, before the path node, with every node name it gives taken as a known, available
 // node, so that only schema failures (wrong types, bad values, unknown fields, empty lists) show.
 std::optional<OptionsError> schema_error(const std::string& method, const std::string& body) {
@@ -73,7 +74,7 @@ void on_node(plugin::ClusterServices& cluster, ApiVersion api, const std::vector
         return reply(json_reply(400, Json{{"code", "BAD_REQUEST"}, {"message", v5_message(*e)}}));
       return reply(json_reply(404, Json{{"code", "NOT_FOUND"}, {"message", "Node not found: " + node}}));
     }
-    // v4: a member that is down is unreachable, not unknown (§6.2).
+    // v4: a member that is down is unreachable, not unknown.
     const std::string message = known ? "Error communicating with node '" + node + "': the node is not running" : "invalid node: " + node;
     return reply(json_reply(200, Json{{"code", 400}, {"message", message}}));
   }
@@ -84,8 +85,8 @@ void on_node(plugin::ClusterServices& cluster, ApiVersion api, const std::vector
   });
 }
 
-// §6.6 over every running node; a node that has not answered within 2 s is listed under
-// "unreachable" instead of holding the answer up (D14).
+// docs/rebalance.md, "Global status": every running node; a node that has not answered within
+// 2 s is listed under "unreachable" instead of holding the answer up.
 void global_status(plugin::PluginContext& ctx, ApiVersion api, plugin::HttpReply reply) {
   struct Gather {
     Json evacuations = Json::array();
@@ -127,7 +128,8 @@ void global_status(plugin::PluginContext& ctx, ApiVersion api, plugin::HttpReply
 }  // namespace
 
 void register_http_routes(plugin::AdminServices& admin, const PluginParts& parts) {
-  // Load balancers probe this (spec §6.4, D2): public, 200 while the agent is disabled, 503 while enabled.
+  // Load balancers probe this (docs/rebalance.md, "availability_check"): public, 200 while the agent
+  // is disabled, 503 while enabled.
   admin.add_route("GET", "/api/v4/load_rebalance/availability_check",
                   [&parts](const plugin::HttpRequest&, const auto&, plugin::HttpReply reply) {
                     reply(json_reply(parts.agent && parts.agent->enabled() ? 503 : 200, Json::object()));
@@ -140,7 +142,7 @@ void register_http_routes(plugin::AdminServices& admin, const PluginParts& parts
                     reply(json_reply(200, Json::object()));
                   },
                   /*is_public=*/true);
-  // The same handlers under v4 and v5 conventions (D1).
+  // The same handlers under v4 and v5 conventions.
   for (ApiVersion api : {ApiVersion::v4, ApiVersion::v5}) {
     const std::string base = api == ApiVersion::v4 ? "/api/v4" : "/api/v5";
     auto node_call = [&parts, api](const char* method, bool with_body) {

@@ -1,6 +1,7 @@
 // The admin API of the rebalance plugin: /api/v4/load_rebalance/... and the same handlers under
-// /api/v5 conventions (D1), plus node_eviction/status and the public availability_check. A route
-// naming a {node} runs there through the plugin's cluster RPC methods (rpc/node_methods).
+// /api/v5 conventions, plus node_eviction/status and the public availability_check
+// (docs/rebalance.md, "HTTP API"). A route naming a {node} runs there through the plugin's cluster
+// RPC methods (rpc/node_methods).
 #pragma once
 
 #include "rebalance/plugin_parts.hpp"

@@ -33,7 +33,7 @@ void EvacuationCoordinator::start(EvacuationOptions options, ReplyFn reply) {
 
 void EvacuationCoordinator::stop(ReplyFn reply) {
   // A stop that cannot remove the file would not outlive a restart: it fails, and the evacuation
-  // goes on, as a start that cannot write the file fails (P-27).
+  // goes on, as a start that cannot write the file fails (docs/rebalance.md, "Evacuation file").
   std::string error;
   if (fsm_.enabled() && !store_.clear(&error)) {
     rebalance_logger()->error("evacuation stop refused: cannot remove {}: {}", store_.path().string(), error);
@@ -91,7 +91,7 @@ void EvacuationCoordinator::run(Commands cmds) {
       if (!store_.save(p->options, &error)) {
         log->error("cannot write {}: {}", store_.path().string(), error);
         run(fsm_.handle(ev::PersistFailed{error}));
-        return;  // the agent must not be enabled without the file (P-27)
+        return;  // the agent must not be enabled without the file
       }
     } else if (std::holds_alternative<cmd::ClearPersisted>(c)) {
       std::string error;

@@ -1,6 +1,6 @@
-// Drives the EvacuationFsm of this node (spec §3): executes its commands with the eviction agent,
-// the node's rate limiter, the evacuation file and cluster RPC, and feeds every result back as an
-// event. Control thread only.
+// Drives the EvacuationFsm of this node (docs/rebalance.md, "Evacuation states"): executes its
+// commands with the eviction agent, the node's rate limiter, the evacuation file and cluster RPC,
+// and feeds every result back as an event. Control thread only.
 #pragma once
 
 #include <functional>
@@ -53,7 +53,7 @@ class EvacuationCoordinator {
   EvacuationStore store_;
   plugin::Registration timer_;
   EvictionPacer pacer_;           // connections
-  SessionPacer session_pacer_;   // sessions, with the attempt counts of D10
+  SessionPacer session_pacer_;   // sessions, with their attempt counts
   PendingReplies replies_;  // the start and stop the machine has yet to answer
   std::map<NodeId, std::uint64_t> loads_;    // connections per available node (least_loaded)
   util::TimePoint loads_at_{};

@@ -1,4 +1,5 @@
-// Both ends of a cluster rebalance on this node (spec §2, §4.5):
+// Both ends of a cluster rebalance on this node (docs/rebalance.md, "Rebalance states",
+// "Failures and aborts"):
 // - as coordinator, drives the RebalanceFsm: counts and agents of every node over RPC, evictions
 //   and migrations on the donors, a lease renewed every second on each donor, node-down events;
 // - as donor, holds the lease of the coordinator that enabled this node's agent: the agent is
@@ -66,7 +67,7 @@ class RebalanceCoordinator {
   };
   std::optional<DonorRole> donor_;
   EvictionPacer pacer_;          // the donor's connection evictions
-  SessionPacer session_pacer_;   // the donor's session migrations, with the attempt counts of D10
+  SessionPacer session_pacer_;   // the donor's session migrations, with their attempt counts
 };
 
 }  // namespace tidemq::rebalance

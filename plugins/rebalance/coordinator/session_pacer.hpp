@@ -1,5 +1,6 @@
 // Migrates a tick's batch of sessions through the node's rate limiter in 10 ms steps, and
-// keeps the per-session attempt count of D10 (a session that failed 3 times is left alone).
+// keeps the per-session attempt count (a session that failed 3 times is left alone;
+// docs/rebalance.md, "Session migration").
 // Both coordinators use it: the evacuation for its own node, a rebalance donor for its own.
 // Control thread.
 #pragma once
@@ -19,7 +20,7 @@ namespace tidemq::rebalance {
 
 class SessionPacer {
  public:
-  static constexpr int kMaxAttempts = 3;  // D10
+  static constexpr int kMaxAttempts = 3;
 
   struct Report {
     std::uint64_t migrated = 0;

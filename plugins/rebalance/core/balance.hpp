@@ -1,6 +1,6 @@
-// Balance maths of the cluster rebalance (spec §2.2–§2.6 with D5, D6), as free functions over
-// per-node counts, named in EMQX's vocabulary (donor, recipient, within_thresholds,
-// nodes_to_evict). Pure: no clock, no I/O.
+// Balance maths of the cluster rebalance (docs/rebalance.md, "Donors, recipients and thresholds",
+// "Batch sizes"), as free functions over per-node counts, named in EMQX's vocabulary (donor,
+// recipient, within_thresholds, nodes_to_evict). Pure: no clock, no I/O.
 #pragma once
 
 #include <cstdint>
@@ -21,11 +21,11 @@ struct Thresholds {
 // Mean of `counts` over `nodes` (a node missing from `counts` counts 0); 0 for no nodes.
 double average(const CountMap& counts, const std::vector<NodeId>& nodes);
 
-// The balance predicate, inclusive (D5): value <= goal + abs  OR  value <= goal * rel.
+// The balance predicate, inclusive: value <= goal + abs  OR  value <= goal * rel.
 // value = donor average, goal = recipient average. Not balanced iff both thresholds are exceeded.
 bool within_thresholds(double value, double goal, Thresholds t);
 
-// Donors are the nodes whose count is at or above the mean, the others recipients (§2.2 step 4).
+// Donors are the nodes whose count is at or above the mean, the others recipients.
 // Both lists keep the (sorted) key order of `counts`.
 struct DonorSplit {
   std::vector<NodeId> donors;
@@ -33,7 +33,7 @@ struct DonorSplit {
 };
 DonorSplit donors_and_recipients(const CountMap& connections);
 
-// The start check (§2.2 steps 5–6): no donors, no recipients, or connections and (all) sessions
+// The start check: no donors, no recipients, or connections and (all) sessions
 // both within thresholds over the initial counts.
 bool nothing_to_balance(const DonorSplit& split, const CountMap& connections, const CountMap& sessions,
                         Thresholds conn, Thresholds sess);
@@ -45,7 +45,7 @@ struct Batch {
   friend bool operator==(const Batch&, const Batch&) = default;
 };
 
-// Per-tick batches without overshoot (D6). With avg the mean over donors and recipients, a donor
+// Per-tick batches without overshoot (docs/rebalance.md, "Batch sizes"). With avg the mean over donors and recipients, a donor
 // needs ceil(count − avg) (none when at or below the mean) and gives min(rate, need, movable);
 // the tick as a whole moves at most ceil(Σ over donors of (count − avg)), the amount that makes
 // the donor mean equal the recipient mean if everything moved lands on recipients. Larger needs

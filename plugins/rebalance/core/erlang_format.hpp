@@ -1,5 +1,5 @@
-// Erlang `~p` renderings, for the texts the spec copies from EMQX (validation messages §5,
-// CLI output §7): atoms ('emqx1@127.0.0.1'), strings ("x"), binaries (<<"k">>), floats in
+// Erlang `~p` renderings, for the texts tidemq shares with EMQX (docs/rebalance.md, "Option
+// validation messages", "CLI output"): atoms ('emqx1@127.0.0.1'), strings ("x"), binaries (<<"k">>), floats in
 // Erlang's shortest form (504.0, 333.3333333333333, 1.0e3) and JSON values as jsx decodes them.
 // Long terms are not wrapped at 80 columns as io_lib_pretty would.
 #pragma once

@@ -1,21 +1,22 @@
-// The evacuation of this node as a pure state machine (spec §3 with D3, D4, D10, D11, D15, D16,
-// D18): disabled → waiting_health_check → evicting_conns → waiting_takeover → evicting_sessions →
+// The evacuation of this node as a pure state machine (docs/rebalance.md, "Evacuation states"):
+// disabled → waiting_health_check → evicting_conns → waiting_takeover → evicting_sessions →
 // prohibiting (terminal until stopped). Events in, commands out (see fsm_io.hpp); status()
-// renders the §6.5 body. Single-threaded (control executor).
+// renders the evacuation body of "Local status". Single-threaded (control executor).
 //
-// - Start: the file is persisted before the agent is enabled (P-27, D15); a busy agent refuses
-//   the start without writing it. wait_health_check 0 (the default, D3) refuses connections at
+// - Start: the file is persisted before the agent is enabled ("Evacuation file"); a busy agent
+//   refuses the start without writing it. wait_health_check 0 (the default) refuses connections at
 //   once and goes straight to evicting_conns; otherwise connections are still allowed while the
 //   health check already reports 503.
 // - Restore (boot): the agent is enabled with connections refused at once and the evacuation
 //   resumes in evicting_conns with fresh initial counts.
-// - evicting_conns: each tick evicts min(conn_evict_rate, connections) (D18: the agent adds the
-//   Server Reference) until none is left, then waiting_takeover.
+// - evicting_conns: each tick evicts min(conn_evict_rate, connections) (the agent adds the
+//   Server Reference, "Redirects") until none is left, then waiting_takeover.
 // - evicting_sessions: each tick migrates min(sess_evict_rate, sessions still to migrate) to the
 //   available recipients (migrate_to or every other running node; this node is never one). With
 //   no recipient it warns and retries after Timing::no_target_retry, never claiming completion
-//   (D16). Sessions given up after the last attempt (D10) are not retried: when only those are
-//   left the evacuation goes to prohibiting with a warning, and status reports them.
+//   ("Evacuation session recipients"). Sessions given up after the last attempt ("Session
+//   migration") are not retried: when only those are left the evacuation goes to prohibiting
+//   with a warning, and status reports them.
 // - Stop: from any state but disabled: file removed, agent disabled.
 #pragma once
 
@@ -41,7 +42,7 @@ struct EvacuationStats {
   std::uint64_t current_sessions = 0;
   std::uint64_t connections_evicted = 0;  // asked of the agent
   std::uint64_t sessions_migrated = 0;
-  std::uint64_t sessions_failed = 0;      // given up (D10)
+  std::uint64_t sessions_failed = 0;      // given up after the last attempt
 };
 
 class EvacuationFsm {
@@ -65,11 +66,12 @@ class EvacuationFsm {
   const EvacuationStats& stats() const noexcept { return stats_; }
   Progress progress() const;
 
-  // Local status (§6.5): {"status":"disabled"}, or the evacuation body with "progress",
-  // "eta_seconds" and, when sessions were given up, "failed_sessions". `session_recipients` are
-  // the currently available recipients (the coordinator's cached availability, D14).
+  // Local status (docs/rebalance.md, "Local status"): {"status":"disabled"}, or the evacuation
+  // body with "progress", "eta_seconds" and, when sessions were given up, "failed_sessions".
+  // `session_recipients` are the currently available recipients (the node's cached availability:
+  // status never waits).
   nlohmann::json status(const std::vector<NodeId>& session_recipients) const;
-  // The global_status "evacuations" entry (§6.6); null when disabled.
+  // The global_status "evacuations" entry ("Global status"); null when disabled.
   nlohmann::json global_entry(const std::vector<NodeId>& session_recipients) const;
 
  private:

@@ -1,8 +1,9 @@
-// The persisted evacuation: <data_dir>/.evacuation (spec §3.8 with D15). A pretty-printed JSON
-// object with six keys: server_reference (string or null), conn_evict_rate, sess_evict_rate
-// (integers ≥ 1), wait_takeover, wait_health_check (seconds ≥ 0) and migrate_to (list of node
-// names, or null for "every other running node"). Written atomically before the eviction agent
-// is enabled; removed on stop. Blocking file I/O: call it on the control executor.
+// The persisted evacuation: <data_dir>/.evacuation (docs/rebalance.md, "Evacuation file"). A
+// pretty-printed JSON object with six keys: server_reference (string or null), conn_evict_rate,
+// sess_evict_rate (integers ≥ 1), wait_takeover, wait_health_check (seconds ≥ 0) and migrate_to
+// (list of node names, or null for "every other running node"), plus redirect_policy when it is
+// least_loaded. Written atomically before the eviction agent is enabled; removed on stop.
+// Blocking file I/O: call it on the control executor.
 #pragma once
 
 #include <filesystem>

@@ -1,6 +1,6 @@
-// The input and output vocabulary of the two state machines (architecture §3.6): events in,
-// commands out. A coordinator executes the commands in order on the control executor and feeds
-// every result back as an event; nothing here does I/O.
+// The input and output vocabulary of the two state machines: events in, commands out. A
+// coordinator executes the commands in order on the control executor and feeds every result back
+// as an event; nothing here does I/O.
 //
 // Driver contract:
 // - Tokens. Commands that expect an answer carry a token; the answer's event carries it back.
@@ -12,10 +12,11 @@
 // - EvictConnections → BatchDone from the node (rebalance; for an evacuation the local eviction
 //   is asynchronous and no answer is awaited). MigrateSessions → BatchDone (both).
 // - Persist: on failure feed PersistFailed and drop the rest of the list (the agent must not be
-//   enabled without the file, P-27). ClearPersisted, DisableAgent: best effort, log failures.
+//   enabled without the file: docs/rebalance.md, "Evacuation file"). ClearPersisted,
+//   DisableAgent: best effort, log failures.
 // - Reply answers the pending start or stop request; Finished ends a rebalance run (log it,
 //   trace `rebalance.finished`); PhaseChanged is for the log, traces and metrics; Log is a line
-//   for the "rebalance" logger (a Log with kRestoreBanner also goes to stderr).
+//   for the "rebalance" logger (the restore banner, kRestoreBanner, is a warning there).
 #pragma once
 
 #include <algorithm>
@@ -122,7 +123,8 @@ struct AgentReply {
   boost::system::error_code ec;  // e.g. RebalanceErrc::agent_busy, rpc_failed
 };
 // The end of a batch on `node`: `done` evicted or migrated, `failed` skipped this time (retried
-// later), `given_up` failed for the last time (D10). ec: the whole request failed.
+// later), `given_up` failed for the last time (docs/rebalance.md, "Session migration"). ec: the
+// whole request failed.
 struct BatchDone {
   std::uint64_t token = 0;
   NodeId node;
@@ -149,14 +151,15 @@ struct LocalCounts {
   std::uint64_t token = 0;
   std::uint64_t connections = 0;
   std::uint64_t sessions = 0;
-  std::uint64_t stuck_sessions = 0;      // given up (D10): not counted as still to migrate
+  std::uint64_t stuck_sessions = 0;      // given up: not counted as still to migrate
   std::vector<NodeId> available_targets;  // when asked for
 };
 struct PersistFailed {
   std::string message;
 };
 // Some node became available or unavailable: an evacuation waiting for a recipient retries now
-// instead of at the end of its 30 s wait (D16).
+// instead of at the end of its 30 s wait
+// (docs/rebalance.md, "Evacuation session recipients").
 struct RecipientsChanged {};
 
 // Rebalance

@@ -14,7 +14,7 @@ namespace tidemq::rebalance::detail {
 // Erlang string:to_integer/1 on the whole string: decimal digits with an optional sign.
 std::optional<std::int64_t> parse_cli_integer(std::string_view s);
 
-// A decimal number with or without a fraction and exponent ("2", "2.0", "1.5e1"; D17), whole
+// A decimal number with or without a fraction and exponent ("2", "2.0", "1.5e1"), whole
 // string, finite. Not accepted: ".5", "2.", hex, inf, nan, surrounding spaces.
 std::optional<double> parse_cli_number(std::string_view s);
 

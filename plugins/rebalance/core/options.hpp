@@ -1,7 +1,8 @@
-// Options of a rebalance and of an evacuation (spec §5 with D3, D4, D17, D20): the structs with
-// their defaults, and validation from an HTTP JSON body (v4 texts, used for v5 too) and from
-// `tidemq_ctl rebalance start ...` arguments (§7.1 parsing rules). Errors carry the exact spec
-// text; the caller adds its prefix ("Rebalance start error: ") or wraps it ({"code":400,...}).
+// Options of a rebalance and of an evacuation (docs/rebalance.md, "Evacuation options",
+// "Rebalance options"): the structs with their defaults, and validation from an HTTP JSON body (v4
+// texts, used for v5 too) and from `tidemq_ctl rebalance start ...` arguments ("CLI start
+// arguments"). Errors carry the exact text; the caller adds its prefix ("Rebalance start error: ")
+// or wraps it ({"code":400,...}).
 #pragma once
 
 #include <chrono>
@@ -22,7 +23,7 @@
 namespace tidemq::rebalance {
 
 struct RebalanceOptions {
-  std::optional<std::vector<NodeId>> nodes;  // nullopt: every available running node (§1.3, D12)
+  std::optional<std::vector<NodeId>> nodes;  // nullopt: every available running node
   std::chrono::seconds wait_health_check = kDefaultRebalanceWaitHealthCheck;
   std::uint32_t conn_evict_rate = kDefaultConnEvictRate;
   std::uint32_t sess_evict_rate = kDefaultSessEvictRate;
@@ -42,7 +43,7 @@ struct EvacuationOptions {
   std::uint32_t conn_evict_rate = kDefaultConnEvictRate;
   std::uint32_t sess_evict_rate = kDefaultSessEvictRate;
   std::chrono::seconds wait_takeover = kDefaultWaitTakeover;
-  std::chrono::seconds wait_health_check = kDefaultEvacuationWaitHealthCheck;  // D3: 0
+  std::chrono::seconds wait_health_check = kDefaultEvacuationWaitHealthCheck;  // 0
   std::optional<std::vector<NodeId>> migrate_to;  // nullopt: every other running node, per tick
   // Beyond EMQX: "least_loaded" gives each evicted MQTT 5 client the MQTT address of the
   // currently least-loaded available node instead of `server_reference`.
@@ -54,7 +55,7 @@ struct EvacuationOptions {
 // A validation failure. `code` is invalid_options for a bad value or an unknown option,
 // invalid_nodes for unknown node names, nodes_unavailable for known but unavailable ones and
 // malformed_body for a body that is not a JSON object (HTTP 400 "Bad Request"). `message` is the
-// spec text (v4 API texts for JSON, CLI texts for arguments); `nodes` the offending names;
+// exact text (v4 API texts for JSON, CLI texts for arguments); `nodes` the offending names;
 // `v5_text`, when set, the v5 schema message that replaces `message` on /api/v5.
 struct OptionsError {
   RebalanceErrc code = RebalanceErrc::invalid_options;
@@ -68,29 +69,29 @@ struct OptionsError {
 template <class T>
 using OptionsResult = boost::system::result<T, OptionsError>;
 
-// The v5 message for the same failure (§6.3): "Invalid nodes: [<<\"x\">>]",
+// The v5 message for the same failure (docs/rebalance.md, "v5 replies and errors"): "Invalid nodes: [<<\"x\">>]",
 // "Nodes unavailable: ['n@h']", a schema message where the v4 text would not be one (an empty node
 // list), otherwise the v4 text.
 std::string v5_message(const OptionsError& e);
 
-// ---- HTTP bodies (§5.1, §5.2; v4 texts) ----
+// ---- HTTP bodies (docs/rebalance.md, "Request bodies"; v4 texts) ----
 // Parameters are checked in body order, the first failure wins. An empty body is `{}`.
 // Beyond v4: waits also accept duration strings ("10s", "1m30s", "500ms" → 1 s, rounded up),
-// waits may be 0 (D20), `conn_evict_rpc_timeout`/`sess_evict_rpc_timeout` (ms, or a duration
-// string) are accepted, evacuation takes `wait_health_check` (D3) and `nodes` as an alias of
-// `migrate_to` (D4), and `redirect_to: null` means no redirect.
+// waits may be 0, `conn_evict_rpc_timeout`/`sess_evict_rpc_timeout` (ms, or a duration string)
+// are accepted, evacuation takes `wait_health_check` and `nodes` as an alias of `migrate_to`, and
+// `redirect_to: null` means no redirect.
 OptionsResult<RebalanceOptions> parse_rebalance_body(std::string_view body, const ClusterView& cluster);
 OptionsResult<RebalanceOptions> parse_rebalance_json(const nlohmann::ordered_json& body, const ClusterView& cluster);
 OptionsResult<EvacuationOptions> parse_evacuation_body(std::string_view body, const ClusterView& cluster);
 OptionsResult<EvacuationOptions> parse_evacuation_json(const nlohmann::ordered_json& body,
                                                        const ClusterView& cluster);
 
-// ---- CLI: `rebalance start [args...]` (§7.1) ----
+// ---- CLI: `rebalance start [args...]` (docs/rebalance.md, "CLI start arguments") ----
 // Options are taken pairwise; a flag without its value or an unknown token gives
 // `unknown arguments: [<the rest>]`. `--evacuation` selects evacuation mode; options of the other
 // mode give `unknown evacuation arguments: [...]` / `unknown rebalance arguments: [...]`. Options
 // are validated in lexicographic order of their names, the last of a repeated option wins, the
-// first failure wins. Purge (`--purge`, `--purge-rate`) is out of scope (D19): unknown arguments.
+// first failure wins. There is no purge: `--purge`, `--purge-rate` are unknown arguments.
 enum class StartMode { rebalance, evacuation };
 struct StartArgs {
   StartMode mode = StartMode::rebalance;
@@ -104,6 +105,6 @@ inline constexpr std::string_view kEvacuationFlag = "--evacuation";
 
 // ---- JSON forms (for RPC forwarding, logs and the evacuation file) ----
 nlohmann::json to_json(const RebalanceOptions& o);   // API key names, rpc timeouts in ms
-nlohmann::json to_json(const EvacuationOptions& o);  // the evacuation file's keys (§3.8, D15)
+nlohmann::json to_json(const EvacuationOptions& o);  // the evacuation file's keys ("Evacuation file")
 
 }  // namespace tidemq::rebalance

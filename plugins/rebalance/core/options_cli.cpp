@@ -1,4 +1,5 @@
-// `tidemq_ctl rebalance start ...` arguments → options (spec §7.1; EMQX emqx_node_rebalance_cli).
+// `tidemq_ctl rebalance start ...` arguments → options (docs/rebalance.md, "CLI start arguments";
+// as EMQX's emqx_node_rebalance_cli reads them).
 #include <algorithm>
 #include <array>
 #include <map>

@@ -161,7 +161,7 @@ OptionsResult<RebalanceOptions> parse_rebalance_json(const Json& body, const Clu
 OptionsResult<EvacuationOptions> parse_evacuation_json(const Json& body, const ClusterView& cluster) {
   if (!body.is_object()) return malformed();
   EvacuationOptions o;
-  std::optional<std::string> targets_key;  // "migrate_to" or its alias "nodes" (D4), once
+  std::optional<std::string> targets_key;  // "migrate_to" or its alias "nodes", once
   for (const auto& [key, v] : body.items()) {
     if (key == "migrate_to" || key == "nodes") {
       if (targets_key && *targets_key != key) return invalid("nodes is an alias of migrate_to, give only one of them");

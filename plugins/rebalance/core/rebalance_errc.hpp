@@ -1,5 +1,5 @@
-// Domain failures of evacuation and rebalance as error values (architecture §4). message() is the
-// reason token of the spec (§6.2, §6.3, §7.2): `already_started`, `eviction_agent_busy`, ...
+// Domain failures of evacuation and rebalance as error values. message() is the reason token
+// (docs/rebalance.md, "Option validation messages"): `already_started`, `eviction_agent_busy`, ...
 // HTTP statuses and CLI exit codes are decided elsewhere (admin/error_map.cpp, tidemq_ctl).
 #pragma once
 
@@ -19,8 +19,8 @@ enum class RebalanceErrc {
   invalid_nodes,        // "invalid_nodes": unknown node names (validation)
   nodes_unavailable,    // "nodes_unavailable": known nodes that are busy or down (validation)
   rpc_failed,           // "rpc_failed": a cross-node call failed or timed out
-  agent_disabled,       // "disabled": evict/disable while the agent is disabled (§4.1)
-  already_disabled,     // "already_disabled": rebalance agent disable while disabled (§4.5)
+  agent_disabled,       // "disabled": evict/disable while the agent is disabled
+  already_disabled,     // "already_disabled": donor release while not a donor
   invalid_options,      // "invalid_options": an option failed validation (text in OptionsError)
   malformed_body,       // "malformed_body": the request body is not a JSON object
   persist_failed,       // "persist_failed": the evacuation file could not be written

@@ -1,7 +1,7 @@
-// The coordinator of a cluster rebalance as a pure state machine (spec §2 with D5, D6, D10, D12,
-// D13, D14): disabled → wait_health_check → evicting_conns → wait_takeover → evicting_sessions →
+// The coordinator of a cluster rebalance as a pure state machine (docs/rebalance.md, "Rebalance
+// states"): disabled → wait_health_check → evicting_conns → wait_takeover → evicting_sessions →
 // disabled. Events in, commands out (fsm_io.hpp). Single-threaded (control executor); the status
-// accessors read cached state only, so they never wait for a tick (D14).
+// accessors read cached state only, so they never wait for a tick ("Local status").
 //
 // - Start (nodes resolved by the coordinator): fetch counts of every node; donors are nodes at
 //   or above the mean connection count (frozen for the run); nothing_to_balance when a side is
@@ -10,16 +10,17 @@
 //   failure answers the start with an error (rpc_failed, eviction_agent_busy, ...) and releases
 //   the donors already enabled.
 // - wait_health_check: the timer re-enables donors with connections refused, then ticks.
-// - evicting_conns tick: counts of all nodes; within thresholds (D5, inclusive) → wait_takeover;
-//   else nodes_to_evict (D6, no overshoot) and the next tick after every donor answered.
+// - evicting_conns tick: counts of all nodes; within thresholds (inclusive) → wait_takeover;
+//   else nodes_to_evict (no overshoot, "Batch sizes") and the next tick after every donor
+//   answered.
 // - evicting_sessions tick: the same over disconnected sessions, migrated to the recipients that
-//   are still available (D12); within thresholds → completed. Sessions given up after the last
-//   attempt (D10) are not counted as movable; if nothing movable is left the run completes with a
+//   are still available; within thresholds → completed. Sessions given up after the last
+//   attempt ("Session migration") are not counted as movable; if nothing movable is left the run completes with a
 //   reason naming them.
 // - Any failure while running (counts, enable, eviction, a participant down, a lost donor)
 //   aborts: every donor is released (DisableAgent; the lease does it within 5 s if unreachable),
-//   and last_result {aborted, reason} stays in status until the next start (D13). Stop releases
-//   the donors too (last_result stopped).
+//   and last_result {aborted, reason} stays in status until the next start ("Failures and
+//   aborts"). Stop releases the donors too (last_result stopped).
 #pragma once
 
 #include <cstdint>
@@ -42,7 +43,7 @@ class RebalanceFsm {
   struct Counters {
     std::uint64_t connections_evicted = 0;
     std::uint64_t sessions_migrated = 0;
-    std::uint64_t sessions_failed = 0;  // given up (D10)
+    std::uint64_t sessions_failed = 0;  // given up after the last attempt
   };
 
   RebalanceFsm(NodeId self, const util::Clock& clock, Timing timing = {});
@@ -71,10 +72,11 @@ class RebalanceFsm {
 
   // For a donor's local status; nullopt when `donor` is not a donor of a running rebalance.
   std::optional<DonorView> donor_view(const NodeId& donor) const;
-  // The global_status "rebalances" entry (§6.6, with progress and eta_seconds); null when not running.
+  // The global_status "rebalances" entry ("Global status", with progress and eta_seconds); null
+  // when not running.
   nlohmann::json coordinator_entry(ApiVersion api) const;
-  // This coordinator's local status: the coordinator block while running (D8), otherwise
-  // {"status":"disabled"} plus "last_result" once a run has ended (D13).
+  // This coordinator's local status ("Local status"): the coordinator block while running,
+  // otherwise {"status":"disabled"} plus "last_result" once a run has ended.
   nlohmann::json local_status(ApiVersion api) const;
 
  private:

@@ -1,6 +1,7 @@
-// Status pieces of a cluster rebalance (spec §6.5, §6.6, D8, D13): the wire state names, the
-// last_result object, and the donor's view of the run that lets a donor node answer its own
-// local status (the coordinator sends it over rebalance.status.v1; the donor adds live counts).
+// Status pieces of a cluster rebalance (docs/rebalance.md, "Local status", "Global status"): the
+// wire state names, the last_result object, and the donor's view of the run that lets a donor
+// node answer its own local status (the coordinator sends it with rebalance.donor.enable.v1 and
+// every rebalance.donor.renew.v1; the donor adds live counts).
 #pragma once
 
 #include <chrono>
@@ -23,7 +24,7 @@ enum class RebalanceState { disabled, wait_health_check, evicting_conns, wait_ta
 std::string_view to_string(RebalanceState s) noexcept;
 std::optional<RebalanceState> rebalance_state_from_string(std::string_view s) noexcept;
 
-// D13: kept by the coordinator until the next start.
+// Kept by the coordinator until the next start.
 struct LastResult {
   RunResult result = RunResult::completed;
   std::optional<std::string> reason;  // null for completed and stopped runs (unless stuck sessions)
@@ -58,9 +59,9 @@ struct LiveCounts {
   std::uint64_t disconnected_sessions = 0;
 };
 
-// The donor's local status (§6.5): status, process, state, coordinator_node, both rates (and in
-// v5 both *_rpc_timeout), recipients, connection_goal / disconnected_session_goal once known,
-// stats {initial_connected, initial_sessions, current_connected, current_sessions,
+// The donor's local status (docs/rebalance.md, "Local status"): status, process, state,
+// coordinator_node, both rates (and in v5 both *_rpc_timeout), recipients, connection_goal /
+// disconnected_session_goal once known, stats {initial_connected, initial_sessions, current_connected, current_sessions,
 // current_disconnected_sessions}, progress, eta_seconds.
 nlohmann::json render_donor_status(const DonorView& v, const LiveCounts& live, ApiVersion api);
 

@@ -48,7 +48,7 @@ ClusterView cluster_view(plugin::ClusterServices& cluster) {
   return v;
 }
 
-// The view with `available` = running members whose eviction agent is disabled (D12), asked of
+// The view with `available` = running members whose eviction agent is disabled, asked of
 // every running member; a member that does not answer is not available.
 void with_cluster_view(plugin::ClusterServices& cluster, std::function<void(ClusterView)> then) {
   struct Gather {
