@@ -17,10 +17,10 @@ TEST_CASE("within_thresholds is inclusive and needs both thresholds exceeded", "
     bool within;
   };
   const Row rows[] = {
-      // spec §2.2 worked example: 1000 <= 0 + 1000
+      // 1000, 1000, 0 with the default thresholds: 1000 <= 0 + 1000
       {1000, 0, kDefaults, true},
       {1001, 0, kDefaults, false},
-      // D5: equality on either side is within
+      // inclusive: equality on either side is within
       {1100, 100, {1000, 1.1}, true},
       {2574, 2340, {100, 1.1}, true},          // operator doc: 2574 <= 2340 × 1.1
       {2553.3, 2340, {100, 1.1}, true},
@@ -214,7 +214,7 @@ TEST_CASE("moves are distributed the way ticks give them", "[unit][rebalance][ba
 }
 
 TEST_CASE("phase estimate: remaining moves and ticks", "[unit][rebalance][balance]") {
-  // Spec §2.4 example: 3000, 3000, 0 at rate 500, abs 100: 2 ticks of 500 per donor.
+  // docs/rebalance.md, "Rebalance example": 3000, 3000, 0 at rate 500, abs 100: 2 ticks of 500 per donor.
   const CountMap counts{{"a", 3000}, {"b", 3000}, {"c", 0}};
   auto e = estimate_phase(counts, {"a", "b"}, {"c"}, 500, {100, 1.1});
   CHECK(e.remaining == 1875);

@@ -44,7 +44,7 @@ struct Fixture : FsmFixture<EvacuationFsm, TokenOf::only_command> {
 
 TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalance][evacuation_fsm]") {
   Fixture f;
-  EvacuationOptions o;  // D3: wait_health_check 0
+  EvacuationOptions o;  // wait_health_check 0 by default
   o.server_reference = "mqtt2:1883";
 
   // start: persisted before the agent is enabled; connections refused at once
@@ -54,7 +54,7 @@ TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalan
   const auto enable = one<cmd::EnableAgent>(c);
   CHECK(enable.nodes == std::vector<NodeId>{kSelf});
   CHECK(enable.kind == "evacuation");
-  CHECK(enable.server_reference == "mqtt2:1883");  // D18
+  CHECK(enable.server_reference == "mqtt2:1883");  // redirect_to
   CHECK_FALSE(enable.allow_connections);
   CHECK(phases(c) == Strings{"evicting_conns"});
   CHECK(f.fsm.state() == EvacuationState::evicting_conns);
@@ -97,7 +97,7 @@ TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalan
   f.clock.advance(15s);
   CHECK(f.fsm.progress() == Progress{25, 45});
   CHECK(f.fsm.status({kPeer})["state"] == "waiting_takeover");
-  CHECK(f.fsm.status({kPeer})["stats"]["current_sessions"] == 1500);  // stale in this phase (P-23)
+  CHECK(f.fsm.status({kPeer})["stats"]["current_sessions"] == 1500);  // stale in this phase
 
   // evicting_sessions: 300 sessions to the available peer; this node is never a target
   c = f.fire(c);
@@ -291,7 +291,7 @@ TEST_CASE("evacuation: without recipients it retries and never completes (D16)",
   auto c = f.agent_ok(f.start(o));
   c = f.counts(c, 0, 40);
   c = f.fire(c);
-  CHECK(one<cmd::FetchCounts>(c).targets == std::vector<NodeId>{kPeer});  // migrate_to is kept (D15)
+  CHECK(one<cmd::FetchCounts>(c).targets == std::vector<NodeId>{kPeer});  // migrate_to is kept
   for (int retry = 0; retry < 3; ++retry) {
     c = f.counts(c, 0, 40, {kSelf});  // only this node: no recipient
     CHECK(kinds(c) == Strings{"ArmTimer"});

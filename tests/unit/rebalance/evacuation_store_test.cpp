@@ -62,7 +62,7 @@ TEST_CASE("evacuation store: save and load round trip", "[unit][rebalance][store
   REQUIRE(loaded.has_value());
   CHECK(loaded->options == sample());
   CHECK(loaded->warnings.empty());
-  // A pretty-printed JSON object with the six keys (§3.8 + D15).
+  // A pretty-printed JSON object with the six keys (docs/rebalance.md, "Evacuation file").
   const auto text = read_raw(store.path());
   CHECK(text.find('\n') != std::string::npos);
   CHECK(nlohmann::json::parse(text) == nlohmann::json::parse(R"({"server_reference":"mqtt2.example.com:1883",
@@ -101,7 +101,7 @@ TEST_CASE("evacuation store: a corrupt file resumes with defaults and a warning 
     write_raw(store.path(), text);
     INFO(text);
     auto loaded = store.load();
-    REQUIRE(loaded.has_value());  // the evacuation is still resumed (D15)
+    REQUIRE(loaded.has_value());  // the evacuation is still resumed
     CHECK(loaded->options == EvacuationOptions{});
     REQUIRE(loaded->warnings.size() == 1);
     CHECK(loaded->warnings[0].find(store.path().string()) != std::string::npos);

@@ -47,7 +47,7 @@ std::string err(const Args& args) {
 TEST_CASE("cli: defaults of both modes", "[unit][rebalance][options][cli]") {
   CHECK(rebalance({}) == RebalanceOptions{});
   CHECK(evacuation({}) == EvacuationOptions{});
-  CHECK(evacuation({}).wait_health_check == 0s);  // D3
+  CHECK(evacuation({}).wait_health_check == 0s);  // evacuation default
   CHECK(rebalance({}).wait_health_check == 60s);
 }
 
@@ -98,7 +98,7 @@ TEST_CASE("cli: waits in seconds, 0 allowed (D20)", "[unit][rebalance][options][
   CHECK(rebalance({"--wait-health-check", "0"}).wait_health_check == 0s);
   CHECK(rebalance({"--wait-health-check", "30"}).wait_health_check == 30s);
   CHECK(rebalance({"--wait-takeover", "4294967"}).wait_takeover == 4294967s);
-  CHECK(evacuation({"--wait-health-check", "12"}).wait_health_check == 12s);  // D3
+  CHECK(evacuation({"--wait-health-check", "12"}).wait_health_check == 12s);  // accepted in an evacuation
   CHECK(evacuation({"--wait-takeover", "0"}).wait_takeover == 0s);
   for (std::string flag : {"--wait-health-check", "--wait-takeover"}) {
     for (const char* bad : {"-1", "4294968", "10s", "1.5", ""}) {
@@ -154,7 +154,7 @@ TEST_CASE("cli: unknown arguments print the rest", "[unit][rebalance][options][c
   CHECK(err({"--conn-evict-rate", "5", "--foo", "x", "--nodes", "y"}) ==
         R"(unknown arguments: ["--foo","x","--nodes","y"])");
   CHECK(err({"stray"}) == R"(unknown arguments: ["stray"])");
-  CHECK(err({"--purge"}) == R"(unknown arguments: ["--purge"])");  // D19: no purge
+  CHECK(err({"--purge"}) == R"(unknown arguments: ["--purge"])");  // no purge
   CHECK(err({"--evacuation", "--purge-rate", "5"}) == R"(unknown arguments: ["--purge-rate","5"])");
 }
 

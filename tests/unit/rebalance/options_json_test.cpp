@@ -76,7 +76,7 @@ TEST_CASE("rebalance body: positive integers", "[unit][rebalance][options]") {
     INFO(key);
     CHECK(field(rebalance_ok(body(key, "1"))) == 1);
     CHECK(field(rebalance_ok(body(key, "42"))) == 42);
-    CHECK(field(rebalance_ok(body(key, "2147483647"))) == 2147483647u);  // D20
+    CHECK(field(rebalance_ok(body(key, "2147483647"))) == 2147483647u);  // 2^31−1
     for (const char* bad : {"0", "-1", "2147483648", "1.5", "500.0", "\"500\"", "true", "null", "[]", "{}"}) {
       const auto e = rebalance_err(body(key, bad));
       CHECK(e.code == RebalanceErrc::invalid_options);
@@ -107,7 +107,7 @@ TEST_CASE("rebalance body: waits in seconds", "[unit][rebalance][options]") {
     };
     INFO(key);
     CHECK(field(rebalance_ok(body(key, "10"))) == 10s);
-    CHECK(field(rebalance_ok(body(key, "0"))) == 0s);  // D20: 0 allowed for waits
+    CHECK(field(rebalance_ok(body(key, "0"))) == 0s);  // 0 allowed for waits
     CHECK(field(rebalance_ok(body(key, "4294967"))) == 4294967s);
     CHECK(field(rebalance_ok(body(key, "\"10s\""))) == 10s);
     CHECK(field(rebalance_ok(body(key, "\"1m30s\""))) == 90s);
@@ -241,7 +241,7 @@ TEST_CASE("evacuation body: defaults (spec §5.2, D3)", "[unit][rebalance][optio
   CHECK(o.conn_evict_rate == 500);
   CHECK(o.sess_evict_rate == 500);
   CHECK(o.wait_takeover == 60s);
-  CHECK(o.wait_health_check == 0s);  // D3: refuse connections at once
+  CHECK(o.wait_health_check == 0s);  // refuse connections at once
   CHECK_FALSE(o.migrate_to.has_value());
   CHECK(evacuation_ok("") == EvacuationOptions{});
 }
@@ -262,7 +262,7 @@ TEST_CASE("evacuation body: rates and waits", "[unit][rebalance][options]") {
   CHECK(evacuation_ok(R"({"sess_evict_rate":31})").sess_evict_rate == 31);
   CHECK(evacuation_ok(R"({"wait_takeover":0})").wait_takeover == 0s);
   CHECK(evacuation_ok(R"({"wait_takeover":"2m"})").wait_takeover == 120s);
-  CHECK(evacuation_ok(R"({"wait_health_check":15})").wait_health_check == 15s);  // D3
+  CHECK(evacuation_ok(R"({"wait_health_check":15})").wait_health_check == 15s);  // accepted in an evacuation
   for (std::string key : {"conn_evict_rate", "sess_evict_rate"}) {
     for (const char* bad : {"0", "-5", "2147483648", "2.5", "\"5\"", "null"}) {
       CHECK(evacuation_err(body(key, bad)).message == "invalid " + key + " value");

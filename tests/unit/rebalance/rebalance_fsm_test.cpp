@@ -156,7 +156,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   CHECK_FALSE(entry.contains("disconnected_session_goal"));
   CHECK(f.fsm.progress() == Progress{53, 1});  // 1875 moves needed at tick 1, 875 now
 
-  // the donor's own status (§6.5), with its live counts
+  // the donor's own status (docs/rebalance.md, "Local status"), with its live counts
   const auto view = f.fsm.donor_view(kN2);
   REQUIRE(view.has_value());
   CHECK(render_donor_status(*view, LiveCounts{2400, 3000, 600}, ApiVersion::v5) ==
@@ -198,7 +198,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
   c = f.batches_done<cmd::MigrateSessions>(c);
   c = f.fire(c);
 
-  // balanced: donors released, run completed, last_result kept (D13)
+  // balanced: donors released, run completed, last_result kept
   c = f.counts(c, {{kN1, node_counts(2000, 2400, 400)}, {kN2, node_counts(2000, 2400, 400)},
                    {kN3, node_counts(2000, 2400, 400)}});
   CHECK(kinds(c) == Strings{"DisableAgent", "Finished"});
@@ -215,7 +215,7 @@ TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance
 
 TEST_CASE("rebalance: nothing to balance", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
-  RebalanceOptions o;  // default thresholds: 1000, 1000, 0 is balanced (§2.2)
+  RebalanceOptions o;  // default thresholds: 1000, 1000, 0 is balanced
   o.nodes = std::vector<NodeId>{kN1, kN2, kN3};
   auto c = f.fsm.handle(ev::RebalanceStart{o});
   c = f.counts(c, {{kN1, node_counts(1000, 1000)}, {kN2, node_counts(1000, 1000)}, {kN3, node_counts(0, 0)}});
@@ -627,7 +627,7 @@ TEST_CASE("rebalance: 4 nodes loaded 3×10 000 + 0 end within thresholds, total 
   CHECK(total(sim.nodes, &NodeCounts::sessions) == 39000);
   const std::vector<NodeId> donors{kN1, kN2, kN3};
   for (const auto& d : donors) {
-    CHECK(sim.nodes.at(d).connections >= 7500);  // never below the mean (D6)
+    CHECK(sim.nodes.at(d).connections >= 7500);  // never below the mean (no overshoot)
     CHECK(sim.nodes.at(d).disconnected_sessions >= 2250);
   }
   const double donor_conns = (sim.nodes.at(kN1).connections + sim.nodes.at(kN2).connections +
