@@ -1,5 +1,5 @@
-"""Cluster rebalance (spec §2) on real nodes: a coordinator splits the
-nodes into donors and recipients, donors evict connections (clients reconnect
+"""Cluster rebalance (docs/rebalance.md, "Rebalance states") on real nodes: a coordinator
+splits the nodes into donors and recipients, donors evict connections (clients reconnect
 elsewhere, as they would through a load balancer) and then migrate offline
 sessions, until the counts are within the thresholds; the total is unchanged.
 A donor or coordinator that dies aborts the run and every donor is released."""
@@ -121,9 +121,9 @@ def test_donors_are_released_when_the_coordinator_dies(cluster):
 
 
 def test_rebalance_moves_offline_sessions_with_their_messages(cluster):
-    """The session phase (spec §2.6): a donor with 24 disconnected sessions and a recipient with
-    none end within the session thresholds; every session keeps its queued message and a
-    client gets it back on either node."""
+    """The session phase (evicting_sessions): a donor with 24 disconnected sessions and a
+    recipient with none end within the session thresholds; every session keeps its queued
+    message and a client gets it back on either node."""
     c = cluster(2)
     n1, n2 = c[1], c[2]
     persist = {"SessionExpiryInterval": 300}
@@ -138,7 +138,7 @@ def test_rebalance_moves_offline_sessions_with_their_messages(cluster):
     for cid in ids:
         pub.publish_acked("rs/" + cid, cid.encode())
     pub.close()
-    # Donors are chosen by connections (§2.2): a few live clients make node 1 the donor.
+    # Donors are chosen by connections: a few live clients make node 1 the donor.
     live = [mqttraw.RawClient(n1.host, n1.port) for _ in range(5)]
     for i, cl in enumerate(live):
         assert cl.connect("rs-live-%d" % i).rc == 0

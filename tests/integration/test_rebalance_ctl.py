@@ -1,11 +1,12 @@
 """`tidemq_ctl rebalance start|stop|node-status|status|plan` and `tidemq_ctl
-eviction status` (spec §7 with D7, D17, D18).
+eviction status` (docs/rebalance.md, "tidemq_ctl").
 
-- against a fake admin API: every text of spec §7.2 byte for byte (start, stop,
+- against a fake admin API: every text of "CLI output" byte for byte (start, stop,
   node-status for an evacuation, a donor and a coordinator, global status with
   its 68-dash lines, eviction status), Erlang ~p formatting (quoted node atoms,
   shortest floats, lists wrapped at 80 columns), the request each command sends,
-  the parse errors of §7.1 with their exact `unknown ... arguments: [...]` texts,
+  the parse errors of "CLI start arguments" with their exact
+  `unknown ... arguments: [...]` texts,
   usage errors (exit 2, nothing sent), `rebalance plan` and `start --wait`;
 - against a real single node: evacuation start (with and without --wait), stop,
   node-status, status, eviction status, plan and nothing_to_balance;
@@ -13,8 +14,8 @@ eviction status` (spec §7 with D7, D17, D18).
   completes (clients reconnecting elsewhere) with the exact status texts while it
   waits for the health check, and one that aborts when its donor is killed.
 
-Exit codes (D7): 0 done, 1 an error line (on stderr, like the other tidemq_ctl
-failures), 2 usage."""
+Exit codes ("CLI exit codes"): 0 done, 1 an error line (on stderr, like the other
+tidemq_ctl failures), 2 usage."""
 
 import os
 import pty
@@ -152,7 +153,7 @@ def test_rebalance_start_sends_every_option(ctl, fake):
                     "conn_evict_rpc_timeout": 20000, "abs_conn_threshold": 100, "rel_conn_threshold": 2.0,
                     "wait_takeover": 15, "sess_evict_rate": 6, "sess_evict_rpc_timeout": 30000,
                     "abs_sess_threshold": 200, "rel_sess_threshold": 1.5}, body
-    assert isinstance(body["rel_conn_threshold"], float)  # D17: "2" is 2.0
+    assert isinstance(body["rel_conn_threshold"], float)  # "2" is 2.0
 
 
 @pytest.mark.parametrize("token", ["already_started", "nothing_to_balance", "eviction_agent_busy"])
@@ -163,7 +164,7 @@ def test_rebalance_start_refused(ctl, fake, token):
 
 def test_a_node_that_became_busy_during_the_start_gets_the_cli_text(ctl, fake):
     """N2 starts evacuating between the CLI's check and the node's: the node refuses with its
-    API text, the CLI checks again and prints its own text (§5 tables, last column)."""
+    API text, the CLI checks again and prints its own text ("CLI start arguments")."""
     fake.busy(then=[[N2]])
     fake.refuse("POST", API + "/%s/start" % N1, "unavailable nodes in nodes: ['%s']" % N2)
     fails(run(ctl, fake, "rebalance", "start", "--nodes", "%s,%s" % (N1, N2)),
@@ -198,7 +199,8 @@ def test_connection_options_among_the_start_arguments(ctl, fake):
     fails(r, 'Rebalance start error: unknown arguments: ["--nodes"]')
 
 
-# §7.1 parse errors and §5 validation messages; those independent of the cluster send nothing
+# parse errors and validation messages (docs/rebalance.md, "CLI start arguments"); those
+# independent of the cluster send nothing
 PARSE_ERRORS = [
     (["--foo-bar"], 'unknown arguments: ["--foo-bar"]'),
     (["--nodes"], 'unknown arguments: ["--nodes"]'),
@@ -420,7 +422,7 @@ COORDINATOR_LINES = ("Rebalance state: evicting_sessions\n"
 
 
 def test_node_status_coordinator_that_is_not_a_donor(ctl, fake):
-    """D8: the coordinator block, not `Rebalance disabled`."""
+    """The coordinator block, not `Rebalance disabled` ("CLI output")."""
     fake.status(dict(COORDINATOR, status="enabled", process="rebalance"))
     ok(run(ctl, fake, "rebalance", "node-status"), "Rebalance type: rebalance\n" + COORDINATOR_LINES + "\n")
 
@@ -864,7 +866,7 @@ def test_cluster_plan_and_wait_for_a_completed_rebalance(cluster, ctl):
         ok(ctl("eviction", "status", node=n1), "Eviction status: disabled\n")
 
         p = ctl_popen(n3, "rebalance", "start", "--wait", "--wait-health-check", "5", *RUN)
-        # while the donor waits for the load balancers: the texts of §7.2
+        # while the donor waits for the load balancers: the texts of "CLI output"
         coordinator = (DASHES + "\n"
                        "Node 'tidemq3@127.0.0.3': rebalance coordinator\n"
                        "Rebalance state: wait_health_check\n"
@@ -892,7 +894,7 @@ def test_cluster_plan_and_wait_for_a_completed_rebalance(cluster, ctl):
         poll(lambda: (lambda r: (r.out == donor, r))(ctl("rebalance", "node-status", node=n1)), 2.0,
              "node 1 shows its donor status")
         ok(ctl("rebalance", "node-status", n1.name, node=n2), donor)
-        # D8: the coordinator, not a donor, shows its own block; a recipient is disabled
+        # the coordinator, not a donor, shows its own block; a recipient is disabled
         ok(ctl("rebalance", "node-status", node=n3),
            "Rebalance type: rebalance\n" + coordinator.split("coordinator\n", 1)[1] + "\n")
         ok(ctl("rebalance", "node-status", node=n2), "Rebalance disabled\n")
@@ -952,8 +954,8 @@ def test_cluster_wait_for_a_rebalance_that_aborts(cluster, ctl):
 
 
 def test_cluster_node_list_errors_print_the_cli_texts(cluster, ctl):
-    """A real evacuating node in --nodes / --migrate-to: the CLI's own texts (§5 tables, last
-    column), not the API's (`unavailable nodes in nodes: [...]`)."""
+    """A real evacuating node in --nodes / --migrate-to: the CLI's own texts ("CLI start
+    arguments"), not the API's (`unavailable nodes in nodes: [...]`)."""
     c = cluster(3)
     n1, n2, n3 = c.nodes
     ok(ctl("rebalance", "start", "--evacuation", node=n2), "Rebalance(evacuation) started\n")

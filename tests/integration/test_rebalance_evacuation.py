@@ -1,5 +1,5 @@
-"""Node evacuation (spec §3) on a real 3-node cluster: the evacuated node
-refuses new CONNECTs (MQTT 5: CONNACK 0x9C + Server Reference; 3.1.1: return code
+"""Node evacuation (docs/rebalance.md, "Evacuation states") on a real 3-node cluster: the
+evacuated node refuses new CONNECTs (MQTT 5: CONNACK 0x9C + Server Reference; 3.1.1: return code
 3), disconnects its clients (MQTT 5: DISCONNECT 0x9C + Server Reference; 3.1.1: a
 close), migrates the sessions that are left to the `migrate_to` nodes with their
 queued messages, reports 503 on availability_check while it runs, stays evacuated
@@ -174,8 +174,8 @@ def test_v5_conventions(cluster):
 
 
 def test_v5_error_bodies(cluster):
-    """Every v5 error of §6.3 with its status, code and message, in the order schema → path
-    node → node list → RPC."""
+    """Every v5 error (docs/rebalance.md, "v5 replies and errors") with its status, code and
+    message, in the order schema → path node → node list → RPC."""
     c = cluster(2)
     n1, n2 = c[1], c[2]
     evac = "/api/v5/load_rebalance/%s/evacuation/start" % n1.name
@@ -293,7 +293,7 @@ def recipients(node):
 def test_session_recipients_are_current_in_every_state(cluster):
     """session_recipients are the available nodes of migrate_to (or of every other running
     node) from the first status call on, in every state, and follow other nodes' evacuations
-    as they start and stop (not only at the 30 s retry of D16)."""
+    as they start and stop (not only at the 30 s retry)."""
     c = cluster(3)
     n1, n2, n3 = c[1], c[2], c[3]
     # held in waiting_health_check: recipients are already listed
@@ -313,7 +313,7 @@ def test_session_recipients_are_current_in_every_state(cluster):
 
 def test_sessions_move_as_soon_as_a_recipient_becomes_available(cluster):
     """In evicting_sessions with no recipient (the others evacuate too), the node waits and
-    retries every 30 s (D16); when a recipient becomes available its status lists it at once
+    retries every 30 s; when a recipient becomes available its status lists it at once
     and the sessions move without waiting for that retry."""
     c = cluster(3)
     n1, n2, n3 = c[1], c[2], c[3]

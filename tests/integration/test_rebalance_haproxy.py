@@ -1,9 +1,9 @@
-"""Evacuation behind a real HAProxy (spec §6.4): HAProxy balances MQTT over three
-nodes and health-checks each with `GET /api/v4/load_rebalance/availability_check` on its
-admin port, as the EMQX 4.4 docs set it up. An evacuated node answers 503 from the start of
-its `wait_health_check`, so HAProxy takes it out of rotation before it refuses anyone; its
-evicted clients come back through HAProxy to the other nodes with their sessions, and none is
-refused on the way. After `stop` the node answers 200 and gets new clients again."""
+"""Evacuation behind a real HAProxy (docs/rebalance.md, "availability_check"): HAProxy
+balances MQTT over three nodes and health-checks each with
+`GET /api/v4/load_rebalance/availability_check` on its admin port, as the EMQX 4.4 docs set it
+up. An evacuated node answers 503 from the start of its `wait_health_check`, so HAProxy takes it
+out of rotation before it refuses anyone; its evicted clients come back through HAProxy to the
+other nodes with their sessions, and none is refused on the way. After `stop` the node answers 200 and gets new clients again."""
 
 import shutil
 import socket
