@@ -29,8 +29,8 @@ std::vector<std::string> split_node_list(std::string_view s);
 std::vector<NodeId> unique_nodes(const std::vector<NodeId>& nodes);
 
 // The availability check of a node list (EMQX available_nodes/1): the result kinds map to the
-// spec texts. `unknown` lists every name the cluster does not know, in order; `unavailable` the
-// known names that are not available.
+// texts of docs/rebalance.md, "Option validation messages". `unknown` lists every name the cluster
+// does not know, in order; `unavailable` the known names that are not available.
 struct NodeListCheck {
   enum class Kind { ok, unknown, none_available, some_unavailable } kind = Kind::ok;
   std::vector<NodeId> nodes;  // the de-duplicated input when ok or none_available

@@ -22,7 +22,7 @@ const NodeId kN4 = "n4@127.0.0.1";
 // 2024-05-01T12:00:00Z
 const auto kWallNow = std::chrono::system_clock::time_point(std::chrono::seconds(1714564800));
 
-RebalanceOptions spec_options();  // below: the options of the spec examples
+RebalanceOptions spec_options();  // below: the options of docs/rebalance.md, "Rebalance example"
 
 struct Fixture : FsmFixture<RebalanceFsm, TokenOf::first_command> {
   Fixture() : FsmFixture(kN1, Timing{kEvictInterval, kNoTargetRetry, [] { return kWallNow; }}) {}
