@@ -204,8 +204,10 @@ struct SessionHandoff::Impl {
     std::vector<Epoch> granted;
     std::size_t awaiting = 0;  // commit answers still to come
     bool source_lost = false;  // the link to the source went down meanwhile
+    std::uint64_t rehomes_at = 0;  // membership changes seen when the commits were asked for
   };
   std::unordered_map<std::uint64_t, ImportReceived> imports_received;
+  std::uint64_t rehomes = 0;  // membership changes handled (rehome)
   struct CommitSent {
     std::uint64_t import = 0;
     std::string home;
@@ -693,10 +695,11 @@ struct SessionHandoff::Impl {
       }
     }
     t = find(c);
-    if (t && t->arriving && t->arriving->epoch == e && t->arriving->marks.contains(from)) {
+    if (t && t->arriving && t->arriving->epoch == e) {
+      // Also after its mark came: a node that lost its link to the old owner later says so again.
       if (flag(a, "unreached") && env.is_running(t->arriving->from))
         window(t->arriving->from, kMark, Json{{"c", c}, {"e", e}, {"of", from}});
-      gate_event(c, *t, WindowEvent::mark, from);
+      if (t->arriving->marks.contains(from)) gate_event(c, *t, WindowEvent::mark, from);
     }
   }
 
@@ -1020,6 +1023,7 @@ struct SessionHandoff::Impl {
     ImportReceived& in = imports_received[id];
     in.from = from;
     in.request = r;
+    in.rehomes_at = rehomes;
     in.snaps.resize(items.size());
     in.from_epochs.resize(items.size(), 0);
     in.errors.resize(items.size());
@@ -1112,6 +1116,11 @@ struct SessionHandoff::Impl {
         continue;
       }
       ++stats.migrations_in;
+      // The membership changed between the commit request and its answer: the home that granted
+      // it may not be the home now, and the one that is may hold a newer ownership (granted while
+      // cut off from the others) whose stale notice could not reach this node then. Re-register,
+      // as rehome() does for the imports that had their answer already.
+      if (in.rehomes_at != rehomes) reregister(c, in.granted[i]);
       auto info = sessions.info(c);
       results.push_back(Json{{"c", c}, {"e", in.granted[i]}, {"queued", info ? info->queued : 0}, {"inflight", info ? info->inflight : 0}});
       if (in.source_lost) {
@@ -1224,6 +1233,7 @@ struct SessionHandoff::Impl {
   // ---- membership ------------------------------------------------------------------------------
 
   void rehome() {
+    ++rehomes;
     const auto members = env.running();
     std::map<std::string, Json> to_send;
     for (auto& [c, o] : table.take_not_homed_at(self(), members))
@@ -1268,6 +1278,10 @@ struct SessionHandoff::Impl {
     // Barriers: an old owner that went down relays no more; a new owner that did needs nothing.
     for (auto it = barriers.begin(); it != barriers.end();) {
       if (it->second == node) {
+        // The old owner may only have lost its link to here, and our mark to it with the link:
+        // the new owner tells it not to wait for this node (it routes to the new owner already).
+        if (env.is_running(it->first.new_owner))
+          window(it->first.new_owner, kMark, Json{{"c", it->first.c}, {"e", it->first.epoch}, {"unreached", true}});
         auto next = std::next(it);
         flush_to_new_owner(it);
         it = next;
