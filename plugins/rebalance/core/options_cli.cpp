@@ -143,8 +143,9 @@ OptionsResult<RebalanceOptions> validate_rebalance(const Collected& c, const Clu
 }  // namespace
 
 bool start_option_takes_value(std::string_view s) {
-  static constexpr std::array<std::string_view, 13> kValueOptions = {
-      "--redirect-to",        "--migrate-to",          "--nodes",                  "--wait-health-check",
+  static constexpr std::array<std::string_view, 14> kValueOptions = {
+      "--redirect-to",        "--redirect-policy",     "--migrate-to",             "--nodes",
+      "--wait-health-check",
       "--abs-conn-threshold", "--rel-conn-threshold",  "--abs-sess-threshold",     "--rel-sess-threshold",
       "--conn-evict-rpc-timeout", "--sess-evict-rpc-timeout", "--conn-evict-rate", "--wait-takeover",
       "--sess-evict-rate"};

@@ -77,7 +77,7 @@ TEST_CASE("cli: positive integers", "[unit][rebalance][options][cli]") {
   CHECK(err({"--evacuation", "--sess-evict-rate", "0"}) == "invalid --sess-evict-rate value");
 }
 
-TEST_CASE("cli: relative thresholds accept 2 as well as 2.0 (D17)", "[unit][rebalance][options][cli]") {
+TEST_CASE("cli: relative thresholds accept 2 as well as 2.0", "[unit][rebalance][options][cli]") {
   for (std::string flag : {"--rel-conn-threshold", "--rel-sess-threshold"}) {
     auto get = [&](const RebalanceOptions& o) {
       return flag == "--rel-conn-threshold" ? o.rel_conn_threshold : o.rel_sess_threshold;
@@ -94,7 +94,7 @@ TEST_CASE("cli: relative thresholds accept 2 as well as 2.0 (D17)", "[unit][reba
   }
 }
 
-TEST_CASE("cli: waits in seconds, 0 allowed (D20)", "[unit][rebalance][options][cli]") {
+TEST_CASE("cli: waits in seconds, 0 allowed", "[unit][rebalance][options][cli]") {
   CHECK(rebalance({"--wait-health-check", "0"}).wait_health_check == 0s);
   CHECK(rebalance({"--wait-health-check", "30"}).wait_health_check == 30s);
   CHECK(rebalance({"--wait-takeover", "4294967"}).wait_takeover == 4294967s);
@@ -146,6 +146,15 @@ TEST_CASE("cli: --migrate-to and --redirect-to", "[unit][rebalance][options][cli
   CHECK(evacuation({"--redirect-to", "h1:1883 h2:1883"}).server_reference == "h1:1883 h2:1883");
   CHECK(evacuation({"--redirect-to", ""}).server_reference == "");
   CHECK_FALSE(evacuation({}).server_reference.has_value());
+}
+
+TEST_CASE("cli: --redirect-policy of an evacuation", "[unit][rebalance][options][cli]") {
+  CHECK(evacuation({"--redirect-policy", "least_loaded"}).redirect_least_loaded);
+  CHECK_FALSE(evacuation({"--redirect-policy", "static"}).redirect_least_loaded);
+  CHECK_FALSE(evacuation({}).redirect_least_loaded);
+  CHECK(err({"--evacuation", "--redirect-policy", "random"}) == "invalid --redirect-policy: expected static or least_loaded");
+  CHECK(err({"--redirect-policy", "least_loaded"}) ==
+        R"(unknown rebalance arguments: [{"--redirect-policy","least_loaded"}])");
 }
 
 TEST_CASE("cli: unknown arguments print the rest", "[unit][rebalance][options][cli]") {
