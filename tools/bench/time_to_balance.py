@@ -117,12 +117,12 @@ def fleet_sum(fleets, key):
 
 
 def within(v, g, abs_t, rel_t):
-    """Spec §2.2 balance predicate (inclusive)."""
+    """The balance predicate (inclusive; docs/rebalance.md, "Donors, recipients and thresholds")."""
     return v <= g + abs_t or v <= g * rel_t
 
 
 def split(counts):
-    """Spec §2.2: donors are the nodes at or above the mean (exact integer comparison)."""
+    """Donors are the nodes at or above the mean (exact integer comparison)."""
     s, n = sum(counts), len(counts)
     donors = [i for i, c in enumerate(counts) if c * n >= s]
     return donors, [i for i in range(n) if i not in donors]
@@ -136,7 +136,7 @@ def ideal(counts, rate, abs_t, rel_t):
     """Ideal connection-phase figures, every evicted client reconnecting to a recipient at once.
 
     excess: Σ over donors of (count − mean).  Each donor evicts up to `rate` per 1 s tick, in
-    parallel (spec §2.4, batches without overshoot: D6), so the phase takes max(count − mean)/rate.
+    parallel (batches without overshoot, docs/rebalance.md "Batch sizes"), so the phase takes max(count − mean)/rate.
     moves: the smallest number of moves that meets the thresholds (fewer than the excess).
     ticks: the tick that first sees the counts within the thresholds (first tick at 0 s).
     """

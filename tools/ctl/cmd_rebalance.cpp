@@ -1,5 +1,5 @@
 // tidemq_ctl rebalance start|stop|node-status|status|plan and tidemq_ctl eviction status:
-// the emqx_ctl texts of spec §7 byte for byte, with the exit codes of D7 (0 done, 1 an error line on
+// the emqx_ctl texts of docs/rebalance.md ("tidemq_ctl") byte for byte, with its exit codes (0 done, 1 an error line on
 // stderr, 2 usage), through the node's v4 API:
 //   start --evacuation ... → POST /api/v4/load_rebalance/{this node}/evacuation/start
 //   start ...              → POST /api/v4/load_rebalance/{this node}/start
@@ -12,7 +12,7 @@
 // "This node" is the node behind --url: the `node` of GET /api/v4/stats.
 //
 // `start`/`plan` arguments are not CLI11 options: they are handed, in order, to the rebalance
-// core's parse_start_args (§7.1: pairwise, unknown rest, lexicographic validation, exact texts),
+// core's parse_start_args ("CLI start arguments": pairwise, unknown rest, lexicographic validation, exact texts),
 // after the connection options (--url, --user, --password, -c, --timeout) and `--wait` are taken
 // out. Values are printed as Erlang's ~p prints them (node names as atoms, lists wrapped at 80
 // columns like io_lib_pretty, floats in the shortest form).
@@ -71,11 +71,11 @@ std::vector<std::string> string_list(const json& data, const char* key, const ch
   return out;
 }
 
-// What option validation needs (§5.1 `nodes`, §5.2 `migrate_to`): every member, and as available
+// What option validation needs (`nodes` of a rebalance, `migrate_to` of an evacuation): every member, and as available
 // the running ones whose eviction agent is disabled, i.e. that neither evacuate nor give in a
 // rebalance (global_status says which; a node it could not reach is not available either). The
 // node validates again when it starts; a refusal there for a node list is re-checked here so the
-// CLI still prints its own text (§5 tables, last column).
+// CLI still prints its own text (docs/rebalance.md, "Option validation messages").
 rb::ClusterView cluster_view(Api& api) {
   auto doc = api.get("/api/v4/cluster");
   const auto& data = doc["data"];
@@ -156,7 +156,7 @@ std::string erl(const json& v, std::size_t column = 0) {
   }
 }
 
-// ---- status texts (§7.2) -----------------------------------------------------------------------
+// ---- status texts (docs/rebalance.md, "CLI output") -----------------------------------------------------------------------
 
 struct Field {
   const char* key;
@@ -220,7 +220,7 @@ std::string node_status_text(const json& s, const std::string& what) {
   if (s["status"] != "enabled") return "Rebalance disabled\n";
   if (!s.contains("process")) throw Failure("unexpected answer from " + what);
   std::string out = "Rebalance type: " + erl(s["process"]) + "\n";
-  if (is_coordinator_body(s)) print_fields(out, s, kCoordinatorFields);  // D8: a coordinator, not a donor
+  if (is_coordinator_body(s)) print_fields(out, s, kCoordinatorFields);  // a coordinator, not a donor
   else print_fields(out, s, kFields);
   return out + "\n";
 }
@@ -297,7 +297,7 @@ std::optional<std::size_t> connection_option_with_value(const std::string& s) {
 }
 
 // Splits what CLI11 left over into the start arguments, --wait and connection options. Options
-// pair with the next token (§7.1), except with one of ours: `--nodes --url U` is `--nodes`
+// pair with the next token ("CLI start arguments"), except with one of ours: `--nodes --url U` is `--nodes`
 // without its value, then --url.
 StartCommand scan_start_args(Context& ctx, const std::vector<std::string>& raw, bool plan) {
   auto ours = [plan](const std::string& s) {
@@ -561,7 +561,7 @@ std::string plan_text(const json& p) {
 
 // ---- the commands ---------------------------------------------------------------------------------
 
-// A node-list refusal of the node (v4 texts of §5.1/§5.2) means the cluster changed between our
+// A node-list refusal of the node (the v4 texts of "Option validation messages") means the cluster changed between our
 // check and the start: check again, so the CLI's own text (invalid --nodes, ...) is what prints.
 [[noreturn]] void refused(Api& api, const StartCommand& sc, const std::string& prefix, const std::string& why) {
   for (const char* node_list_error : {"unavailable nodes in ", "no available nodes list in ", "invalid node: "}) {
@@ -610,7 +610,7 @@ void run_plan(Api& api, const StartCommand& sc) {
   std::cout << plan_text(a.doc["data"]);
 }
 
-// §7.1: a local evacuation first, else the rebalance coordinated here.
+// A local evacuation first, else the rebalance coordinated here.
 void run_stop(Api& api) {
   const json s = get_object(api, kApi + "/status");
   const bool evacuation = s.value("status", "") == "enabled" && s.value("process", "") == "evacuation";

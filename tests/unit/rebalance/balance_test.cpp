@@ -82,14 +82,14 @@ TEST_CASE("nothing to balance", "[unit][rebalance][balance]") {
     bool nothing;
   };
   const Row rows[] = {
-      {"spec: 1000,1000,0 with default thresholds", {{"a", 1000}, {"b", 1000}, {"c", 0}},
+      {"1000,1000,0 with default thresholds", {{"a", 1000}, {"b", 1000}, {"c", 0}},
        {{"a", 1000}, {"b", 1000}, {"c", 0}}, kDefaults, kDefaults, true},
       {"abs 100: connections unbalanced", {{"a", 1000}, {"b", 1000}, {"c", 0}}, {{"a", 1000}, {"b", 1000}, {"c", 0}},
        {100, 1.1}, kDefaults, false},
       {"connections balanced but sessions not", {{"a", 1000}, {"b", 1000}, {"c", 0}},
        {{"a", 5000}, {"b", 5000}, {"c", 0}}, kDefaults, kDefaults, false},
       {"single node", {{"a", 5000}}, {{"a", 5000}}, {1, 1.1}, {1, 1.1}, true},
-      {"all equal (P-3: a session-only imbalance)", {{"a", 10}, {"b", 10}}, {{"a", 900}, {"b", 0}}, {1, 1.1},
+      {"all equal (a session-only imbalance)", {{"a", 10}, {"b", 10}}, {{"a", 900}, {"b", 0}}, {1, 1.1},
        {1, 1.1}, true},
       {"3×10 000 + 0 at abs 100", {{"a", 10000}, {"b", 10000}, {"c", 10000}, {"d", 0}},
        {{"a", 10000}, {"b", 10000}, {"c", 10000}, {"d", 0}}, {100, 1.1}, {100, 1.1}, false},
@@ -101,7 +101,7 @@ TEST_CASE("nothing to balance", "[unit][rebalance][balance]") {
   }
 }
 
-TEST_CASE("per-tick batches never overshoot (D6)", "[unit][rebalance][balance]") {
+TEST_CASE("per-tick batches never overshoot", "[unit][rebalance][balance]") {
   struct Row {
     const char* what;
     CountMap counts;
@@ -110,8 +110,8 @@ TEST_CASE("per-tick batches never overshoot (D6)", "[unit][rebalance][balance]")
     std::vector<Batch> want;
   };
   const Row rows[] = {
-      {"spec §2.4 tick 1", {{"a", 3000}, {"b", 3000}, {"c", 0}}, {"a", "b"}, {"c"}, 500, {{"a", 500}, {"b", 500}}},
-      {"spec §2.4 tick 2", {{"a", 2500}, {"b", 2500}, {"c", 1000}}, {"a", "b"}, {"c"}, 500, {{"a", 500}, {"b", 500}}},
+      {"documented example, tick 1", {{"a", 3000}, {"b", 3000}, {"c", 0}}, {"a", "b"}, {"c"}, 500, {{"a", 500}, {"b", 500}}},
+      {"documented example, tick 2", {{"a", 2500}, {"b", 2500}, {"c", 1000}}, {"a", "b"}, {"c"}, 500, {{"a", 500}, {"b", 500}}},
       {"the last batch stops at the mean", {{"a", 2100}, {"b", 2000}, {"c", 1900}}, {"a", "b"}, {"c"}, 500,
        {{"a", 100}}},
       {"donor at the mean gives nothing", {{"a", 2000}, {"b", 2000}, {"c", 2000}}, {"a", "b"}, {"c"}, 500, {}},

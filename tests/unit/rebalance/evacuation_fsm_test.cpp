@@ -42,7 +42,7 @@ struct Fixture : FsmFixture<EvacuationFsm, TokenOf::only_command> {
 
 }  // namespace
 
-TEST_CASE("evacuation: the spec §3.6 timeline, event by event", "[unit][rebalance][evacuation_fsm]") {
+TEST_CASE("evacuation: the documented evacuation example (docs/rebalance.md), event by event", "[unit][rebalance][evacuation_fsm]") {
   Fixture f;
   EvacuationOptions o;  // wait_health_check 0 by default
   o.server_reference = "mqtt2:1883";
@@ -181,7 +181,7 @@ TEST_CASE("evacuation: start refused", "[unit][rebalance][evacuation_fsm]") {
     CHECK(one<cmd::Reply>(c).ec.message() == "eviction_agent_busy");
     CHECK_FALSE(f.fsm.enabled());
   }
-  SECTION("the file cannot be written: the agent is never enabled (P-27)") {
+  SECTION("the file cannot be written: the agent is never enabled") {
     auto c = f.start({});
     c = f.fsm.handle(ev::PersistFailed{"disk full"});
     CHECK(kinds(c) == Strings{"Reply"});
@@ -282,7 +282,7 @@ TEST_CASE("evacuation: restore with a busy agent drops the file", "[unit][rebala
   CHECK(phases(c) == Strings{"disabled"});
 }
 
-TEST_CASE("evacuation: without recipients it retries and never completes (D16)",
+TEST_CASE("evacuation: without recipients it retries and never completes",
           "[unit][rebalance][evacuation_fsm]") {
   Fixture f;
   EvacuationOptions o;
@@ -329,7 +329,7 @@ TEST_CASE("evacuation: a recipient that becomes available ends the 30 s wait at 
   CHECK(f.fsm.handle(ev::RecipientsChanged{}).empty());  // migrating
 }
 
-TEST_CASE("evacuation: sessions given up are reported, not retried forever (D10)",
+TEST_CASE("evacuation: sessions given up are reported, not retried forever",
           "[unit][rebalance][evacuation_fsm]") {
   Fixture f;
   auto c = f.to_first_session_batch(10, 12);

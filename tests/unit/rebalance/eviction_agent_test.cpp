@@ -6,7 +6,7 @@
 using tidemq::rebalance::EvictionAgent;
 using Errc = EvictionAgent::Errc;
 
-TEST_CASE("eviction agent: enable/disable by kind (spec 4.1)", "[unit][rebalance][agent]") {
+TEST_CASE("eviction agent: enable/disable by kind", "[unit][rebalance][agent]") {
   tidemq::test::FakeBrokerServices broker;
   tidemq::test::FakeClusterServices cluster;
   EvictionAgent agent(broker, cluster);
@@ -21,7 +21,7 @@ TEST_CASE("eviction agent: enable/disable by kind (spec 4.1)", "[unit][rebalance
   CHECK_FALSE(agent.enabled());
 }
 
-TEST_CASE("eviction agent: refuses CONNECT with 0x9C + reference unless connections are allowed (spec 4.3)",
+TEST_CASE("eviction agent: refuses CONNECT with 0x9C + reference unless connections are allowed",
           "[unit][rebalance][agent]") {
   tidemq::test::FakeBrokerServices broker;
   tidemq::test::FakeClusterServices cluster;
@@ -50,7 +50,7 @@ TEST_CASE("eviction agent: the admission hook goes with the agent", "[unit][reba
   CHECK_FALSE(broker.admit());
 }
 
-TEST_CASE("eviction agent: evicts connections only while enabled, with 0x9C and the reference (spec 4.4)",
+TEST_CASE("eviction agent: evicts connections only while enabled, with 0x9C and the reference",
           "[unit][rebalance][agent]") {
   tidemq::test::FakeBrokerServices broker;
   tidemq::test::FakeClusterServices cluster;
@@ -81,7 +81,7 @@ TEST_CASE("eviction agent: a reference picker gives each evicted client its own 
   CHECK(broker.evicted[2].server_reference == std::optional<std::string>("node3:1883"));
 }
 
-TEST_CASE("eviction agent: migrates sessions round-robin and reports failures (spec 4.6)", "[unit][rebalance][agent]") {
+TEST_CASE("eviction agent: migrates sessions round-robin and reports failures", "[unit][rebalance][agent]") {
   tidemq::test::FakeBrokerServices broker;
   tidemq::test::FakeClusterServices cluster;
   cluster.broker = &broker;

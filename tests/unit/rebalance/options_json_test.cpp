@@ -47,7 +47,7 @@ std::string body(const std::string& key, const std::string& value) { return "{\"
 
 }  // namespace
 
-TEST_CASE("rebalance body: defaults (spec §5.1, D3)", "[unit][rebalance][options]") {
+TEST_CASE("rebalance body: defaults", "[unit][rebalance][options]") {
   for (const char* b : {"", "  \n", "{}"}) {
     const auto o = rebalance_ok(b);
     CHECK(o == RebalanceOptions{});
@@ -234,7 +234,7 @@ TEST_CASE("bodies that are not JSON objects", "[unit][rebalance][options]") {
   }
 }
 
-TEST_CASE("evacuation body: defaults (spec §5.2, D3)", "[unit][rebalance][options]") {
+TEST_CASE("evacuation body: defaults", "[unit][rebalance][options]") {
   const auto o = evacuation_ok("{}");
   CHECK(o == EvacuationOptions{});
   CHECK_FALSE(o.server_reference.has_value());
@@ -275,7 +275,7 @@ TEST_CASE("evacuation body: rates and waits", "[unit][rebalance][options]") {
   }
 }
 
-TEST_CASE("evacuation body: migrate_to and its alias nodes (D4)", "[unit][rebalance][options]") {
+TEST_CASE("evacuation body: migrate_to and its alias nodes", "[unit][rebalance][options]") {
   const std::vector<NodeId> two{"n2@127.0.0.1", "n3@127.0.0.1"};
   CHECK(evacuation_ok(R"({"migrate_to":["n2@127.0.0.1","n3@127.0.0.1"]})").migrate_to == two);
   CHECK(evacuation_ok(R"({"nodes":["n2@127.0.0.1","n3@127.0.0.1"]})").migrate_to == two);

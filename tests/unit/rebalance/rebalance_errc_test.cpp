@@ -4,7 +4,7 @@
 
 using namespace tidemq::rebalance;
 
-TEST_CASE("error values carry the spec's reason tokens", "[unit][rebalance][errc]") {
+TEST_CASE("error values carry their reason tokens", "[unit][rebalance][errc]") {
   struct Row {
     RebalanceErrc e;
     const char* token;

@@ -85,7 +85,7 @@ RebalanceOptions spec_options() {
 
 }  // namespace
 
-TEST_CASE("rebalance: the spec §2.4 example, event by event", "[unit][rebalance][rebalance_fsm]") {
+TEST_CASE("rebalance: the documented rebalance example (docs/rebalance.md), event by event", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   RebalanceOptions o = spec_options();
   o.nodes = std::vector<NodeId>{kN3, kN2, kN1};
@@ -339,7 +339,7 @@ TEST_CASE("rebalance: stop", "[unit][rebalance][rebalance_fsm]") {
   }
 }
 
-TEST_CASE("rebalance: aborts release every donor and leave a reason (D13)", "[unit][rebalance][rebalance_fsm]") {
+TEST_CASE("rebalance: aborts release every donor and leave a reason", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   auto c = f.to_evicting_conns(spec_options());
 
@@ -410,7 +410,7 @@ TEST_CASE("rebalance: the re-enable after the health check is refused", "[unit][
   CHECK(one<cmd::DisableAgent>(a).nodes == std::vector<NodeId>{kN1});
 }
 
-TEST_CASE("rebalance: sessions go only to available recipients (D12)", "[unit][rebalance][rebalance_fsm]") {
+TEST_CASE("rebalance: sessions go only to available recipients", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   RebalanceOptions o = spec_options();
   o.wait_health_check = 0s;
@@ -457,7 +457,7 @@ TEST_CASE("rebalance: the next tick comes one interval after a batch started, no
   CHECK(one<cmd::ArmTimer>(c).after == 0ms);
 }
 
-TEST_CASE("rebalance: sessions that cannot be migrated end the run (D10)", "[unit][rebalance][rebalance_fsm]") {
+TEST_CASE("rebalance: sessions that cannot be migrated end the run", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   auto c = f.to_session_phase({{kN1, node_counts(2000, 3000)}, {kN2, node_counts(2000, 3000)}, {kN3, node_counts(2000, 2000)}});
   c = f.counts(c, {{kN1, node_counts(2000, 2600, 600)}, {kN2, node_counts(2000, 2600, 600)},
@@ -477,7 +477,7 @@ TEST_CASE("rebalance: sessions that cannot be migrated end the run (D10)", "[uni
   CHECK(f.fsm.local_status(ApiVersion::v4)["last_result"]["reason"] == "1200 disconnected session(s) could not be migrated");
 }
 
-TEST_CASE("rebalance: the coordinator's own status while running (D8)", "[unit][rebalance][rebalance_fsm]") {
+TEST_CASE("rebalance: the coordinator's own status while running", "[unit][rebalance][rebalance_fsm]") {
   Fixture f;
   auto c = f.to_evicting_conns(spec_options());
   c = f.counts(c, {{kN1, node_counts(3000, 3000)}, {kN2, node_counts(3000, 3000)}, {kN3, node_counts(0, 0)}});

@@ -70,7 +70,7 @@ TEST_CASE("session pacer: fewer sessions than asked ends the batch early", "[uni
   CHECK(f.timers.due.empty());  // no step left armed
 }
 
-TEST_CASE("session pacer: a session failing 3 times is given up and counted as stuck (D10)", "[unit][rebalance][pacer]") {
+TEST_CASE("session pacer: a session failing 3 times is given up and counted as stuck", "[unit][rebalance][pacer]") {
   PacerFixture f(3);
   f.cluster.migration_errors["s1"] = "import refused";
   for (int tick = 1; tick <= 4; ++tick) {
