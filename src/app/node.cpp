@@ -4,6 +4,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <filesystem>
 
 #include "admin/admin_auth.hpp"
@@ -205,9 +207,33 @@ bool Node::start_cluster() {
   return true;
 }
 
+namespace {
+
+// Every socket is a file descriptor: say so at startup when the listeners' max_connections
+// (0: no limit) promise more connections than the process may open.
+void warn_about_file_limit(const Config& c) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return;
+  std::uint64_t promised = 0;
+  bool unlimited = false;
+  auto add = [&](const net::ListenerLimits& l) {
+    if (l.max_connections == 0) unlimited = true;
+    promised += l.max_connections;
+  };
+  for (const auto& l : c.tcp_listeners) add(l.limits);
+  for (const auto& l : c.extra_listeners) add(l.limits);
+  if (unlimited || promised > lim.rlim_cur)
+    spdlog::warn("the open file limit is {} (ulimit -n, systemd LimitNOFILE=): about that many connections in total, "
+                 "fewer than listeners.*.max_connections allow ({}); beyond it accepts fail and are retried",
+                 static_cast<std::uint64_t>(lim.rlim_cur), unlimited ? std::string("no limit") : std::to_string(promised));
+}
+
+}  // namespace
+
 int Node::run() {
   Impl& n = *impl_;
   for (const auto& notice : n.config.notices) spdlog::warn("{}", notice);
+  warn_about_file_limit(n.config);
   std::error_code dir_ec;
   std::filesystem::create_directories(n.config.data_dir, dir_ec);
   if (dir_ec) {
