@@ -59,9 +59,12 @@ class RebalanceCoordinator {
   PendingReplies replies_;  // the start and stop the machine has yet to answer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
+  // No default member initializers here (a time_point starts at zero anyway): clang 14 does not
+  // yet see a nested class with them as default-constructible inside its enclosing class, and
+  // std::optional<DonorRole>::emplace() would not compile.
   struct DonorRole {
     std::string coordinator;
-    util::TimePoint lease_until{};
+    util::TimePoint lease_until;
     std::optional<DonorView> view;
     plugin::Registration check;
   };
