@@ -24,7 +24,9 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
 
 std::optional<std::string> decode_base64(std::string_view s) {
   namespace b = boost::beast::detail::base64;
-  std::string out(b::decoded_size(s.size()), '\0');
+  // decode() expects padded input: of an unpadded tail (2 or 3 characters) it writes 1 or 2 bytes
+  // more than decoded_size(s.size()), so the buffer is sized for the input padded to a multiple of 4.
+  std::string out(b::decoded_size(s.size() + 3), '\0');
   auto [written, read] = b::decode(out.data(), s.data(), s.size());
   if (read != s.find_last_not_of('=') + 1) return std::nullopt;  // decode() stops at the padding
   out.resize(written);
