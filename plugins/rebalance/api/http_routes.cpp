@@ -11,7 +11,11 @@ namespace {
 using plugin::HttpResponse;
 using plugin::Json;
 
-HttpResponse json_reply(int status, const Json& j) { return HttpResponse{status, j.dump(), "application/json"}; }
+// Node names come from the request path, percent-decoded: any bytes. Invalid UTF-8 is replaced in
+// the answer (as the broker's admin routes do) instead of making dump() throw (a 500).
+HttpResponse json_reply(int status, const Json& j) {
+  return HttpResponse{status, j.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json"};
+}
 
 // The answer to a start/stop/plan/status call on `node`, in the conventions of `api`
 // (docs/rebalance.md, "v4 replies and errors", "v5 replies and errors"):
