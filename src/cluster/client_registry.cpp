@@ -49,13 +49,17 @@ bool newer(const Ownership& a, const Ownership& b) {
 
 ClientRegistry::ClientRegistry(std::function<std::uint64_t()> wall_ms) : wall_ms_(std::move(wall_ms)) {}
 
-Epoch ClientRegistry::next_epoch(Epoch after) const { return std::max(after + 1, wall_ms_() << 16); }
+Epoch ClientRegistry::next_epoch(Epoch after, std::uint64_t at_ms) const {
+  const std::uint64_t now = wall_ms_();
+  return std::max(after + 1, (at_ms != 0 ? std::min(at_ms, now) : now) << 16);
+}
 
-ClientRegistry::Located ClientRegistry::locate(const std::string& client_id, const std::string& node) {
+ClientRegistry::Located ClientRegistry::locate(const std::string& client_id, const std::string& node,
+                                               std::uint64_t connected_ms) {
   Located l;
   auto [it, inserted] = entries_.try_emplace(client_id);
   Entry& e = it->second;
-  l.ticket = next_epoch(inserted ? 0 : std::max(e.ticket, e.holder.epoch));
+  l.ticket = next_epoch(inserted ? 0 : std::max(e.ticket, e.holder.epoch), connected_ms);
   e.ticket = l.ticket;
   if (inserted)
     e.holder = Ownership{node, l.ticket};  // a fresh session, unless the commit says otherwise
@@ -81,7 +85,9 @@ std::optional<Epoch> ClientRegistry::commit_migration(const std::string& client_
                                                       const Ownership& expected) {
   auto it = entries_.find(client_id);
   if (it == entries_.end() || it->second.holder != expected || it->second.ticket > expected.epoch) return std::nullopt;
-  const Epoch granted = next_epoch(it->second.ticket);
+  // One more than the source's, as for a fence: a migration moves the session, it is no connect,
+  // so a session a client connected to elsewhere meanwhile stays the newer one.
+  const Epoch granted = it->second.ticket + 1;
   it->second = Entry{Ownership{node, granted}, granted};
   return granted;
 }
@@ -90,7 +96,7 @@ std::optional<Epoch> ClientRegistry::fence(const std::string& client_id, const s
   auto it = entries_.find(client_id);
   if (it != entries_.end() && (it->second.holder != Ownership{node, epoch} || it->second.ticket > epoch)) return std::nullopt;
   // One more than what it replaces, not a wall-clock epoch: a fence voids the pending commit but is
-  // no connect. A session that a client connected to elsewhere meanwhile (a home on the other side
+  // no connect (only connects get wall-clock epochs, see next_epoch). A session that a client connected to elsewhere meanwhile (a home on the other side
   // of a partition, or one that forgot this entry) has a wall-clock epoch, so it stays the newer
   // one when the two sides meet again, and this copy is the stale one.
   const Epoch granted = std::max(epoch, it == entries_.end() ? Epoch{0} : it->second.ticket) + 1;

@@ -47,14 +47,18 @@ class ClientRegistry {
     std::optional<Ownership> holder;  // none: no session known (the requester is recorded as holder)
     Epoch ticket = 0;                 // the connect's place in line
   };
-  // A CONNECT on `node`.
-  Located locate(const std::string& client_id, const std::string& node);
+  // A CONNECT on `node`, made at wall clock `connected_ms` there (0: now). The ticket's wall-clock
+  // part is when the client connected, not when the home got to it: a connect that waited for a
+  // home cut off from the others (and that its client gave up on) does not beat the client's later
+  // connect elsewhere when the two sides meet again.
+  Located locate(const std::string& client_id, const std::string& node, std::uint64_t connected_ms = 0);
   // `node` holds the session since the connect with ticket `epoch` (taken over or fresh). The
   // newest commit wins. The ownership that lost, if any, is returned: the committer's own (a newer
   // one is recorded already) or another node's (which, if it still has a copy, has a stale one).
   std::optional<Ownership> commit_connect(const std::string& client_id, const std::string& node, Epoch epoch);
   // A migration's commit: `node` takes the session only while `expected` still holds it and no
-  // connect has located it since. Returns the granted epoch, or nullopt.
+  // connect has located it since. Returns the granted epoch (the source's + 1: a migration is no
+  // connect, see fence), or nullopt.
   std::optional<Epoch> commit_migration(const std::string& client_id, const std::string& node, const Ownership& expected);
   // A migration source whose target did not answer: it keeps the session, with epoch + 1, if it
   // still holds it at `epoch` and no connect has located it since, or nobody holds it. The pending
@@ -81,7 +85,7 @@ class ClientRegistry {
     Ownership holder;
     Epoch ticket = 0;  // the last ticket issued (≥ holder.epoch)
   };
-  Epoch next_epoch(Epoch after) const;
+  Epoch next_epoch(Epoch after, std::uint64_t at_ms = 0) const;
 
   std::function<std::uint64_t()> wall_ms_;
   std::unordered_map<std::string, Entry> entries_;  // client id → entry

@@ -13,7 +13,7 @@ namespace {
 
 // Protocol messages (docs/cluster.md, "Handoff"). Requests carry an id `r` chosen by the sender;
 // the answer names it.
-constexpr const char* kLocate = "handoff.locate.v1";      // → home {c, n, r}
+constexpr const char* kLocate = "handoff.locate.v1";      // → home {c, n, r, at}
 constexpr const char* kLocated = "handoff.located.v1";    // ← {c, r, holder, t}
 constexpr const char* kOwned = "handoff.owned.v1";        // → home {c, n, e}: a connect's node holds it
 constexpr const char* kCommit = "handoff.commit.v1";      // → home {n, r, items: [[c, node, epoch]...]}
@@ -113,6 +113,7 @@ struct SessionHandoff::Impl {
     int hops = 0;
     util::TimePoint deadline{};
     bool answered = false; // done() called (the transfer may still go on)
+    std::uint64_t at_ms = 0;  // wall clock of the CONNECT: its place among connects on other homes
   };
   // The new copy of a session that moved here, while its handoff window is open.
   struct Arriving {
@@ -299,8 +300,9 @@ struct SessionHandoff::Impl {
     k.done = std::move(done);
     k.home = home(c);
     k.deadline = env.now() + s.rpc_timeout;
+    k.at_ms = env.wall_ms();
     track(c).connects.push_back(id);
-    env.send(k.home, kLocate, Json{{"c", c}, {"n", self()}, {"r", id}});
+    env.send(k.home, kLocate, Json{{"c", c}, {"n", self()}, {"r", id}, {"at", k.at_ms}});
   }
 
   void on_located(const Json& a) {
@@ -357,7 +359,7 @@ struct SessionHandoff::Impl {
     k.epoch = 0;
     k.source.clear();
     k.home = home(k.c);
-    env.send(k.home, kLocate, Json{{"c", k.c}, {"n", self()}, {"r", id}});
+    env.send(k.home, kLocate, Json{{"c", k.c}, {"n", self()}, {"r", id}, {"at", k.at_ms}});
   }
 
   // Asks `node` for the session (at most a few hops along forwarding addresses).
@@ -1143,7 +1145,8 @@ struct SessionHandoff::Impl {
   void on_locate(const std::string& from, const Json& a) {
     const std::string c = str(a, "c");
     if (!home_here(c)) return env.send(from, kLocated, Json{{"c", c}, {"r", u64(a, "r")}, {"not_home", true}});
-    const auto l = table.locate(c, str(a, "n"));
+    const std::uint64_t at = a.contains("at") && a["at"].is_number_unsigned() ? a["at"].get<std::uint64_t>() : 0;
+    const auto l = table.locate(c, str(a, "n"), at);
     env.send(from, kLocated, Json{{"c", c}, {"r", u64(a, "r")}, {"holder", ownership_json(l.holder)}, {"t", l.ticket}});
   }
 

@@ -83,7 +83,7 @@ TEST_CASE("client registry: a migration commits only while the source holds it a
   SECTION("nothing happened since: the target gets a newer epoch") {
     auto e = r.commit_migration("c1", "n2", source);
     REQUIRE(e);
-    CHECK(*e > l.ticket);
+    CHECK(*e == l.ticket + 1);  // newer than the source's copy, not a connect's wall-clock epoch
     CHECK(*r.owner("c1") == Ownership{"n2", *e});
     CHECK_FALSE(r.commit_migration("c1", "n3", source));  // the same source cannot commit twice
   }
@@ -143,6 +143,28 @@ TEST_CASE("client registry: a copy fenced while cut off loses to a session conne
   REQUIRE(stale);
   CHECK(*stale == Ownership{"n4", *fenced});   // n4's copy is the stale one
   CHECK(*majority.owner("c1") == Ownership{"n3", l.ticket});
+}
+
+TEST_CASE("client registry: a connect's ticket dates from when the client connected") {
+  // Seed 393548: a CONNECT waited for a paused home and was refused to its client, who connected
+  // elsewhere (a home of its own while the first was cut off); when the paused home got to the
+  // old locate at last, its ticket must not be newer than the client's later connect.
+  Wall wall;
+  auto paused_home = make(wall);
+  auto other_home = make(wall);
+  const std::uint64_t first_connect = wall.ms;
+  wall.ms += 200;
+  auto later = other_home.locate("c1", "n1", wall.ms);        // the client's second try
+  wall.ms += 100;
+  auto ghost = paused_home.locate("c1", "n3", first_connect);  // the first, handled only now
+  CHECK(ghost.ticket < later.ticket);
+  CHECK(ghost.ticket >= first_connect << 16);
+  // One home still orders its own tickets: each is larger than the last.
+  auto again = paused_home.locate("c1", "n2", first_connect);
+  CHECK(again.ticket > ghost.ticket);
+  // A connecting node's clock ahead of the home's counts only up to the home's.
+  auto ahead = other_home.locate("c2", "n1", wall.ms + 1'000'000);
+  CHECK(ahead.ticket <= (wall.ms << 16) + 1);
 }
 
 TEST_CASE("client registry: re-registration keeps the newer ownership and names the other") {
