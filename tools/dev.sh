@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # tidemq developer entry point (the README's Quick start):
 #   tools/dev.sh run    install what is missing, build, run a node with conf/tidemq.conf (foreground)
-#   tools/dev.sh test   install what is missing, build, run every test (unit + integration)
+#   tools/dev.sh test   install what is missing, build, run every test: unit, integration, the
+#                       handoff simulation and the chaos test (ctest), then the broker under
+#                       AddressSanitizer + UBSan (tools/sanitize.sh asan --quick) and each fuzz
+#                       target for 20 s (tools/fuzz.sh 20). TIDEMQ_TEST_QUICK=1 stops after ctest.
 #   tools/dev.sh build  install what is missing and build
 #   tools/dev.sh packages  print the Debian packages the build and the tests need (for CI)
-# Extra arguments after `run` go to tidemq (e.g. --set log.level=debug).
+# Extra arguments after `run` go to tidemq (e.g. --set log.level=debug), after `test` to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev nlohmann-json3-dev libfmt-dev
           libspdlog-dev libtomlplusplus-dev libcli11-dev catch2
           mosquitto-clients mosquitto python3 python3-paho-mqtt python3-pytest python3-prometheus-client python3-msgpack openssl
-          haproxy)
+          haproxy
+          clang libclang-rt-14-dev llvm)  # the fuzz targets (libFuzzer) and readable sanitizer stacks
 
 install_missing() {
   local missing=()
@@ -46,8 +50,11 @@ case "$cmd" in
   test)
     install_missing
     build
-    cd build
-    exec ctest --output-on-failure --timeout 900 "$@"
+    (cd build && ctest --output-on-failure --timeout 900 "$@")
+    if [ -z "${TIDEMQ_TEST_QUICK:-}" ]; then
+      tools/sanitize.sh asan --quick
+      tools/fuzz.sh 20
+    fi
     ;;
   build)
     install_missing

@@ -68,7 +68,7 @@ bool LogLimiter::allow(std::uint64_t* suppressed, std::chrono::steady_clock::tim
 }
 
 AuthModule::AuthModule(boost::asio::io_context& control, AuthOptions options)
-    : control_(control), options_(std::move(options)), poll_timer_(control), sighup_(control) {
+    : options_(std::move(options)), poll_timer_(control), sighup_(control) {
   std::string error;
   auto acl = build_acl(options_.rules, options_.no_match, options_.deny_action, &error);
   if (!acl) throw std::invalid_argument(error);

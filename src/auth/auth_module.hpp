@@ -112,7 +112,6 @@ class AuthModule {
   void install_authorize(const Acl& acl);
   void log_load(PasswordFile::LoadResult r, const std::string& error, const char* when);
 
-  boost::asio::io_context& control_;
   AuthOptions options_;
   std::unique_ptr<PasswordFile> users_;
   std::atomic<std::shared_ptr<const Acl>> acl_;

@@ -20,7 +20,6 @@ namespace tidemq::cluster {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using nlohmann::json;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
