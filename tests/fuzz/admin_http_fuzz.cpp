@@ -4,11 +4,15 @@
 // and the clustering-off variants) and the rebalance plugin's — down to the handlers and the JSON
 // bodies they parse (evacuation and rebalance options above all).
 //
-// Input: byte 0 bit 0 picks the node (0: clustering off, 1: a cluster of one); the rest is what a
-// client sends on one keep-alive connection: up to kMaxRequests requests, answered in order until
-// one cannot be parsed or asks to close. The seeds carry a valid Authorization header (user
-// admin, password public) and admin_http_fuzz.dict the route paths and option names, so that the
-// fuzzer gets past the 401 into the handlers.
+// Input: byte 0 bit 0 picks the node (0: clustering off, 1: a cluster of one), bit 1 the framing:
+//   0: the rest is what a client sends on one keep-alive connection: up to kMaxRequests requests,
+//      answered in order until one cannot be parsed or asks to close;
+//   1: the rest is one request whose body is everything after the header: the target sets its
+//      Content-Length (and drops any Transfer-Encoding), so that a mutation that changes the
+//      length of a JSON body reaches the handler instead of breaking the framing.
+// The seeds carry a valid Authorization header (user admin, password public) and
+// admin_http_fuzz.dict the route paths and option names, so that the fuzzer gets past the 401
+// into the handlers.
 //
 // What HttpServer::Impl::serve() does around dispatch() lives in its anonymous namespace, so it is
 // mirrored here: to_request(), the 413/400 answers to unparsable requests, running an asynchronous
@@ -16,6 +20,7 @@
 // never comes is the 504 the server gives after its reply timeout; nothing here waits for time.
 // Checked, beyond the sanitizers, leaks and hangs: no request gets 500 (an exception escaped a
 // handler: the server logs "internal error"), and every answer serializes.
+#include <cctype>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -77,6 +82,32 @@ http::response<http::string_body> to_beast(const admin::HttpResponse& res, unsig
   return out;
 }
 
+// Framing 1: the header as sent without its Content-Length and Transfer-Encoding lines, then a
+// Content-Length of what follows it.
+std::string framed(std::string_view in) {
+  const auto end = in.find("\r\n\r\n");
+  if (end == std::string_view::npos) return std::string(in);
+  auto starts = [](std::string_view line, std::string_view name) {
+    if (line.size() < name.size()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return false;
+    return true;
+  };
+  std::string out;
+  std::string_view head = in.substr(0, end);
+  while (true) {
+    const auto eol = head.find("\r\n");
+    const std::string_view line = head.substr(0, eol);
+    if (!starts(line, "content-length:") && !starts(line, "transfer-encoding:")) out.append(line).append("\r\n");
+    if (eol == std::string_view::npos) break;
+    head.remove_prefix(eol + 2);
+  }
+  const std::string_view body = in.substr(end + 4);
+  out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  out += body;
+  return out;
+}
+
 // ---- the node's admin side ----
 
 struct Admin {
@@ -130,7 +161,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static Admin admin_side;
   admin_side.reset();
   fuzz::Input in(data, size);
-  const bool clustered = in.byte() & 1;
+  const std::uint8_t choice = in.byte();
+  const bool clustered = choice & 1;
+  const std::string bytes = choice & 2 ? framed(in.rest()) : std::string(in.rest());
 
   fuzz::LoneNode node(admin_side.dir / "node", admin_side.auth, clustered);
   const admin::HttpServerOptions options;
@@ -138,7 +171,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // The client's bytes arrive on a stream that ends after them; answers go to `sink`.
   beast::test::stream sink(node.ctx);
-  beast::test::stream stream(node.ctx, in.rest());
+  beast::test::stream stream(node.ctx, bytes);
   stream.connect(sink);
   stream.close_remote();
   beast::flat_buffer buffer;

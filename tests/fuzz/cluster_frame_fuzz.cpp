@@ -1,15 +1,19 @@
 // cluster_frame_fuzz: what a node reads on its cluster port, before and after the cookie check.
 //
-// Input: byte 0 picks the mode (bits 0-1), a flag (bit 2) and how many bytes one socket read
-// returns (bits 3-7); the rest is what the other end sends.
-//   0 frames:    FrameReader fed in pieces, with the handshake limit (flag) or the normal one; each
-//                frame goes to the peer frame handling below.
-//   1 link:      a Link from peer n2 (authenticated: the normal limit) reading the bytes through
+// Input: byte 0 picks the mode (bits 0-2) and how many bytes one socket read returns (bits 3-7);
+// the rest is what the other end sends.
+//   0, 1 frames: FrameReader fed in pieces, with the normal limit (0) or the handshake limit (1);
+//                each frame goes to the peer frame handling below.
+//   2 link:      a Link from peer n2 (authenticated: the normal limit) reading the bytes through
 //                its own read loop; each frame goes to the peer frame handling below.
-//   2 accept:    handshake_accept(): the bytes are what a connecting node sends. Before the cookie
+//   3 accept:    handshake_accept(): the bytes are what a connecting node sends. Before the cookie
 //                check, the most exposed code of the cluster port.
-//   3 connect:   handshake_connect() to a node named n2 (flag) or to any name: the bytes are what
-//                the accepting side answers.
+//   4, 5 connect: handshake_connect() to any name (4) or to a node named n2 (5): the bytes are
+//                what the accepting side answers.
+//   6, 7 json:   control messages written as JSON, one per line, each turned into MessagePack and
+//                a control frame (a line that is not an object is a heartbeat). The same path as
+//                mode 0, but a mutation that changes an argument's length does not break the
+//                frame and MessagePack lengths around it, so the arguments get fuzzed too.
 // Peer frame handling mirrors Cluster::Impl::on_frame and what it calls (private to cluster.cpp):
 //   forward:   decode_forward(); the records are re-encoded with append_forward() and must decode
 //              to the same records; then retained / delivered locally, as on_forward() does.
@@ -332,6 +336,22 @@ void handshake(fuzz::LoneNode& node, bool accept, bool named, std::string_view b
   FUZZ_CHECK(!error.empty());
 }
 
+void json_lines(PeerFrames& peer, std::string_view text) {
+  while (!text.empty()) {
+    const auto eol = text.find('\n');
+    const Json doc = Json::parse(text.substr(0, eol), nullptr, /*allow_exceptions=*/false);
+    bool taken;
+    if (doc.is_object()) {
+      const auto bytes = Json::to_msgpack(doc);
+      taken = peer.on_frame(FrameType::control, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    } else {
+      taken = peer.on_frame(FrameType::heartbeat, {});
+    }
+    if (!taken || eol == std::string_view::npos) return;
+    text.remove_prefix(eol + 1);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -345,17 +365,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static admin::AdminAuth auth("admin", "public", (dir.parent_path() / "api_keys.json").string(), auth_clock);
   fuzz::Input in(data, size);
   const std::uint8_t choice = in.byte();
-  const bool flag = choice & 4;
   const std::size_t k = choice >> 3;
   const std::size_t chunk = k == 0 ? std::size_t(-1) : k * k * 4;  // 4 … 3844 bytes per read, or all
 
   fuzz::LoneNode node(dir, auth, /*clustered=*/true);
   PeerFrames peer(node);
-  switch (choice & 3) {
-    case 0: frames(peer, in.rest(), chunk, flag ? cluster::kMaxHandshakeFrame : cluster::kMaxFrame); break;
-    case 1: link(node, peer, in.rest(), chunk); break;
-    case 2: handshake(node, true, flag, in.rest(), chunk); break;
-    case 3: handshake(node, false, flag, in.rest(), chunk); break;
+  switch (choice & 7) {
+    case 0: frames(peer, in.rest(), chunk, cluster::kMaxFrame); break;
+    case 1: frames(peer, in.rest(), chunk, cluster::kMaxHandshakeFrame); break;
+    case 2: link(node, peer, in.rest(), chunk); break;
+    case 3: handshake(node, true, false, in.rest(), chunk); break;
+    case 4: handshake(node, false, false, in.rest(), chunk); break;
+    case 5: handshake(node, false, true, in.rest(), chunk); break;
+    default: json_lines(peer, in.rest()); break;
   }
   return 0;
 }

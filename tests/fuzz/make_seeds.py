@@ -337,6 +337,21 @@ def admin_seeds():
              r("POST", f"{base}/{NODE}/evacuation/start", {"migrate_to": [NODE], "wait_takeover": "forever"}),
              r("POST", f"{base}/{NODE}/plan", "not json"), r("POST", f"{base}/other@host/start", {"nodes": "x"}),
              r("POST", f"{base}/{NODE}/start", {"unknown_option": 1}))
+    # Framing 1: one request, its Content-Length set by the target (byte 0 bit 1).
+    framed = [("publish", r("POST", "/api/v4/mqtt/publish", {"topic": "fuzz/x", "payload": "hi", "qos": 2})),
+              ("api_key", r("POST", "/api/v4/api_keys", {"key": "k2", "description": "d"})),
+              ("user", r("POST", "/api/v4/auth_username", {"username": "u3", "password": "p"})),
+              ("user_password", r("PUT", "/api/v4/auth_username/fuzzuser", {"password": "p2"})),
+              ("migrate", r("POST", "/api/v4/clients/c2/migrate", {"node": NODE}))]
+    for api in ("v4", "v5"):
+        base = f"/api/{api}/load_rebalance/{NODE}"
+        framed += [(f"{api}_evacuation", r("POST", f"{base}/evacuation/start", EVACUATION_BODY)),
+                   (f"{api}_evacuation_migrate_to", r("POST", f"{base}/evacuation/start",
+                                                      {"migrate_to": [PEER], "redirect_to": None})),
+                   (f"{api}_rebalance", r("POST", f"{base}/start", REBALANCE_BODY)),
+                   (f"{api}_plan", r("POST", f"{base}/plan", REBALANCE_BODY))]
+    for name, request in framed:
+        write(t, "framed_" + name, bytes([2 | (1 if name == "migrate" else 0)]) + request)
     seed("pipelined_close", r("GET", "/api/v4/stats"), r("GET", "/api/v4/nodes", close=True), r("GET", "/api/v4/stats"))
     parts = [b'{"topic":"a/b",', b'"payload":"x"}']
     chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
@@ -444,11 +459,25 @@ DONOR_VIEW = {"state": "evicting_conns", "coordinator_node": PEER, "connection_e
               "eta_seconds": None}
 
 
+def jsonable(v):
+    """`v` with bytes as strings (JSON has no binary; the snapshot decoder takes either)."""
+    if isinstance(v, bytes):
+        return v.decode("latin-1")
+    if isinstance(v, list):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    return v
+
+
 def cluster_seeds():
     t = "cluster_frame_fuzz"
-    # Byte 0: mode (0 frames, 1 link, 2 accept, 3 connect) | flag << 2 | k << 3 (k*k*4 bytes per read).
-    def seed(name, mode, data, flag=False, k=0):
-        write(t, name, bytes([mode | (4 if flag else 0) | (k << 3)]) + data)
+    # Byte 0: mode | k << 3 (k*k*4 bytes per read). Modes: 0 frames, 1 frames under the handshake
+    # limit, 2 link, 3 accept, 4 connect, 5 connect to n2, 6 control messages as JSON lines.
+    FRAMES, FRAMES_HANDSHAKE_LIMIT, LINK, ACCEPT, CONNECT, CONNECT_N2, JSON_LINES = range(7)
+
+    def seed(name, mode, data, k=0):
+        write(t, name, bytes([mode | (k << 3)]) + data)
 
     props5 = props((0x01, b"\x01"), (0x03, mstr("text/plain")), (0x08, mstr("reply/to")), (0x09, mstr(b"\x00id")),
                    user_prop("k", "v"), (0x0B, varint(3)))
@@ -458,9 +487,9 @@ def cluster_seeds():
                               shared=["$share/g/fuzz/+"], match_local=True)) +
                deliver("c1", 1, False, [7, 9], record(3, "fuzz/d", b"direct", qos=1, publisher="c9")) +
                frame("heartbeat"))
-    seed("frames_traffic", 0, traffic)
-    seed("link_traffic", 1, traffic, k=3)
-    seed("frames_handshake_limit", 0, traffic, flag=True)
+    seed("frames_traffic", FRAMES, traffic)
+    seed("link_traffic", LINK, traffic, k=3)
+    seed("frames_handshake_limit", FRAMES_HANDSHAKE_LIMIT, traffic)
     # The control methods a peer may call on this node, with the arguments they take.
     evac_body = json.dumps(EVACUATION_BODY)
     calls = [
@@ -484,8 +513,8 @@ def cluster_seeds():
         ("rebalance.agent.changed.v1", {"node": PEER, "enabled": False, "incarnation": 3, "generation": 4}),
         ("no.such.method", {}),
     ]
-    seed("control_methods", 0, b"".join(control(m, a, i + 1) for i, (m, a) in enumerate(calls)))
-    seed("control_reply_and_junk", 0, frame("control", msgpack({"r": 5, "ok": True})) +
+    seed("control_methods", FRAMES, b"".join(control(m, a, i + 1) for i, (m, a) in enumerate(calls)))
+    seed("control_reply_and_junk", FRAMES, frame("control", msgpack({"r": 5, "ok": True})) +
          frame("control", msgpack({"m": 7})) + frame("control", b"\xc1"))
     # The session handoff protocol (handoff.*), as n2 would send it.
     handoff = [
@@ -510,23 +539,28 @@ def cluster_seeds():
         ("handoff.ended.v1", {"items": [{"c": "c1", "e": 9, "n": NODE}]}),
         ("handoff.flushed.v1", {"items": [{"c": "c1", "e": 9}]}),
     ]
-    seed("handoff_messages", 0, b"".join(control(m, a) for m, a in handoff) + frame("heartbeat") * 3)
-    seed("handoff_import", 1, control("handoff.import.v1", {"r": 1, "items": [{"s": snapshot("c1"), "e": 1},
+    seed("handoff_messages", FRAMES, b"".join(control(m, a) for m, a in handoff) + frame("heartbeat") * 3)
+    seed("handoff_import", LINK, control("handoff.import.v1", {"r": 1, "items": [{"s": snapshot("c1"), "e": 1},
                                                                             {"s": snapshot("z9"), "e": 2}]}) +
          frame("heartbeat") * 6)
-    seed("handoff_takeover_c2", 0, control("handoff.takeover.v1", {"c": "c2", "clean": True, "e": 2**50, "r": 1}) +
+    seed("handoff_takeover_c2", FRAMES, control("handoff.takeover.v1", {"c": "c2", "clean": True, "e": 2**50, "r": 1}) +
          frame("heartbeat") * 6)
+    # The same calls and messages as JSON lines (a line that is not an object is a heartbeat).
+    seed("json_methods", JSON_LINES, "\n".join(json.dumps({"m": m, "i": i + 1, "a": a})
+                                               for i, (m, a) in enumerate(calls)).encode())
+    seed("json_handoff", JSON_LINES, "\n".join([json.dumps({"m": m, "a": jsonable(a)}) for m, a in handoff] +
+                                               ["0", "0", "0"]).encode())
     # Handshakes: what a connecting node sends (accept side), what the accepting node answers.
     nonce = "00112233445566778899aabbccddeeff"
     auth = frame("auth", msgpack({"node": PEER, "nonce": nonce, "proof": "ab" * 32, "host": "127.0.0.2", "port": 4370}))
-    seed("accept_auth", 2, auth)
-    seed("accept_auth_split", 2, auth + traffic, k=1)
-    seed("accept_bad_type", 2, frame("control", msgpack({"node": PEER})))
-    seed("accept_too_large", 2, u32(5000) + b"\x02")
+    seed("accept_auth", ACCEPT, auth)
+    seed("accept_auth_split", ACCEPT, auth + traffic, k=1)
+    seed("accept_bad_type", ACCEPT, frame("control", msgpack({"node": PEER})))
+    seed("accept_too_large", ACCEPT, u32(5000) + b"\x02")
     challenge = frame("challenge", msgpack({"node": PEER, "nonce": nonce}))
-    seed("connect_welcome", 3, challenge + frame("welcome", msgpack({"node": PEER, "proof": "cd" * 32})), flag=True)
-    seed("connect_refused", 3, challenge + frame("welcome", msgpack({"error": "cookie mismatch"})))
-    seed("connect_other_name", 3, challenge, flag=False)
+    seed("connect_welcome", CONNECT_N2, challenge + frame("welcome", msgpack({"node": PEER, "proof": "cd" * 32})))
+    seed("connect_refused", CONNECT, challenge + frame("welcome", msgpack({"error": "cookie mismatch"})))
+    seed("connect_other_name", CONNECT_N2, challenge)
 
 
 # ---- configuration and evacuation file -----------------------------------------------------------
@@ -656,7 +690,7 @@ def write_dicts():
                [f'"{k}":' for k in REBALANCE_KEYS + ["topic", "payload", "qos", "retain", "clientid", "encoding", "key",
                                                        "description", "username", "password", "node"]] +
                ['"least_loaded"', '"base64"', '"plain"', '"1s"', '"500ms"', '"1m30s"', "null", "true", "false", "1.5",
-                "4294967296", "-1", "1e308", "{}", "[]", f'["{NODE}"]', f'"{PEER}"'])
+                "4294967296", "-1", "1e300", "-1e300", "300", "{}", "[]", f'["{NODE}"]', f'"{PEER}"'])
     write_dict("mqtt_codec_fuzz", "MQTT: protocol names and topic syntax (libFuzzer finds the binary fields itself).",
                [mstr("MQTT"), mstr("MQIsdp"), "$share/", "$SYS/", "/#", "+/", "\xff\xff\xff\x7f"])
     write_dict("ws_upgrade_fuzz", "WebSocket upgrade headers and values.",
@@ -679,7 +713,8 @@ def write_dicts():
             "uid"] + REBALANCE_KEYS
     write_dict("cluster_frame_fuzz", "Cluster: frame headers, control methods and argument names (MessagePack strings).",
                [frame("heartbeat"), u32(1) + b"\x04", u32(1) + b"\x05", u32(1) + b"\x07", msgpack(PEER),
-                msgpack(NODE), msgpack("c1"), msgpack("c2"), msgpack(2**40)] +
+                msgpack(NODE), msgpack("c1"), msgpack("c2"), msgpack(2**40), msgpack(2**64 - 1), msgpack(-1),
+                msgpack(-(2**63)), msgpack(300), msgpack(1.5), msgpack(1e300), msgpack(-1e300)] +
                [msgpack(x) for x in handoff + methods + keys])
     keys = re.findall(r'\{"([a-z_.*0-9]+)", Type::', source("src/app/config.cpp"))
     write_dict("config_fuzz", "Configuration: every key of config.cpp's table and the values they take.",
