@@ -1,5 +1,7 @@
 #include "admin/broker_api.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "tidemq/mqtt/topic.hpp"
@@ -132,8 +134,15 @@ HttpResponse publish_handler(core::Broker& broker, const HttpRequest& r) {
   } else if (encoding != "plain") {
     return v4_error(400, "'encoding' must be \"plain\" or \"base64\"");
   }
-  int qos = body.value("qos", 0);
-  if (qos < 0 || qos > broker.settings().max_qos) return v4_error(400, "'qos' must be 0, 1 or 2 (up to mqtt.max_qos_allowed)");
+  // A number 0 … max_qos; 1.0 is 1. Checked as a double first: converting 1e300 to an int is
+  // undefined behaviour, not an error.
+  double qos = 0;
+  if (auto it = body.find("qos"); it != body.end()) {
+    if (!it->is_number()) return v4_error(400, "'qos' must be 0, 1 or 2 (up to mqtt.max_qos_allowed)");
+    qos = it->get<double>();
+  }
+  if (!(qos >= 0 && qos <= broker.settings().max_qos) || qos != std::floor(qos))
+    return v4_error(400, "'qos' must be 0, 1 or 2 (up to mqtt.max_qos_allowed)");
   m->qos = static_cast<std::uint8_t>(qos);
   m->retain = body.value("retain", false);
   if (m->retain && !broker.settings().retain_available) return v4_error(400, "retained messages are disabled");

@@ -733,6 +733,8 @@ def test_publish_reaches_offline_persistent_session(node, make_raw, uid):
     ({"topic": "a/#"}, "topic"),
     ({"topic": "a", "qos": 3}, "qos"),
     ({"topic": "a", "qos": -1}, "qos"),
+    ({"topic": "a", "qos": 1.5}, "qos"),
+    ({"topic": "a", "qos": 1e300}, "qos"),
     ({"topic": "a", "encoding": "hex"}, "encoding"),
     ({"topic": "a", "encoding": "base64", "payload": "!!!"}, "base64"),
     ({"topic": "a", "encoding": "base64", "payload": "QQ=Z"}, "base64"),
@@ -741,7 +743,8 @@ def test_publish_reaches_offline_persistent_session(node, make_raw, uid):
     ({"topic": "a", "qos": "1"}, None),
     ({"topic": "a", "payload": 123}, None),
     ({"topic": "a", "retain": "yes"}, None),
-], ids=["empty", "topic-number", "topic-empty", "topic-plus", "topic-hash", "qos3", "qos-neg", "encoding",
+], ids=["empty", "topic-number", "topic-empty", "topic-plus", "topic-hash", "qos3", "qos-neg", "qos-fraction",
+        "qos-huge", "encoding",
         "bad-base64", "bad-padding", "array", "string", "qos-string", "payload-number", "retain-string"])
 def test_bad_publish_bodies_get_400(node, make_client, uid, body, message):
     b, adm = node
