@@ -20,7 +20,10 @@ case "$kind" in
   *) echo "usage: tools/sanitize.sh asan|tsan [--quick]" >&2; exit 2 ;;
 esac
 dir="build-$kind"
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEMQ_SANITIZE="$flags" ${TIDEMQ_CMAKE_ARGS:-} > /dev/null
+# Warnings are the plain build's business (CI builds it with -Werror): instrumented code draws false
+# ones (GCC 12's -Wmismatched-new-delete on Asio coroutine frames under ASan).
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTIDEMQ_SANITIZE="$flags" ${TIDEMQ_CMAKE_ARGS:-} \
+  -DTIDEMQ_WERROR=OFF > /dev/null
 if [ $quick = 1 ]; then
   cmake --build "$dir" --target tidemq tidemq_ctl
 else
