@@ -2,8 +2,10 @@
 // choices from the front of an input, a scratch directory per process and quiet logs.
 #pragma once
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -53,6 +55,15 @@ inline const std::filesystem::path& scratch_dir(const char* target) {
     const std::filesystem::path base = std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0
                                            ? std::filesystem::path("/dev/shm")
                                            : std::filesystem::temp_directory_path();
+    // libFuzzer often ends a process without running exit handlers: directories of processes that
+    // are gone are removed here.
+    for (const auto& e : std::filesystem::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      const auto dash = name.rfind('-');
+      if (!name.starts_with("tidemq-fuzz-") || dash == std::string::npos) continue;
+      const long pid = std::strtol(name.c_str() + dash + 1, nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove_all(e.path(), ec);
+    }
     auto d = base / (std::string("tidemq-fuzz-") + target + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(d);
     std::filesystem::create_directories(d);
