@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "tidemq/util/prometheus.hpp"
+
 namespace tidemq::rebalance {
 
 std::string render_metrics(const PluginParts& parts) {
@@ -9,35 +11,32 @@ std::string render_metrics(const PluginParts& parts) {
   const EvictionAgent& agent = *parts.agent;
   const EvacuationCoordinator& evacuation = *parts.evacuation;
   const RebalanceCoordinator& rebalance = *parts.rebalance;
-  std::string out;
-  auto family = [&](const char* name, const char* type, const char* help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  };
+  util::PrometheusText w;
+  auto family = [&](const char* name, const char* type, const char* help) { w.family(name, type, help); };
   family("tidemq_rebalance_state", "gauge", "1 for the current state of each process on this node.");
-  out += fmt::format("tidemq_rebalance_state{{process=\"evacuation\",state=\"{}\"}} 1\n", to_string(evacuation.fsm().state()));
-  out += fmt::format("tidemq_rebalance_state{{process=\"rebalance\",state=\"{}\"}} 1\n", to_string(rebalance.fsm().state()));
+  w.sample("tidemq_rebalance_state", 1, fmt::format("process=\"evacuation\",state=\"{}\"", to_string(evacuation.fsm().state())));
+  w.sample("tidemq_rebalance_state", 1, fmt::format("process=\"rebalance\",state=\"{}\"", to_string(rebalance.fsm().state())));
   const auto& t = agent.totals();
   family("tidemq_rebalance_connections_evicted_total", "counter", "Connections told to go by the eviction agent.");
-  out += fmt::format("tidemq_rebalance_connections_evicted_total {}\n", t.connections_evicted);
+  w.sample("tidemq_rebalance_connections_evicted_total", t.connections_evicted);
   family("tidemq_rebalance_sessions_migrated_total", "counter", "Sessions migrated to other nodes.");
-  out += fmt::format("tidemq_rebalance_sessions_migrated_total {}\n", t.sessions_migrated);
+  w.sample("tidemq_rebalance_sessions_migrated_total", t.sessions_migrated);
   family("tidemq_rebalance_sessions_migration_failed_total", "counter", "Session migration attempts that failed; the session stayed on this node (a session that is retried counts once per attempt; the status's failed_sessions counts sessions given up after 3 attempts).");
-  out += fmt::format("tidemq_rebalance_sessions_migration_failed_total {}\n", t.sessions_failed);
+  w.sample("tidemq_rebalance_sessions_migration_failed_total", t.sessions_failed);
   const bool evicting = agent.enabled();
   family("tidemq_rebalance_connections_remaining", "gauge", "Connections still on this node while it is evicting.");
-  out += fmt::format("tidemq_rebalance_connections_remaining {}\n", evicting ? agent.connection_count() : 0);
+  w.sample("tidemq_rebalance_connections_remaining", evicting ? agent.connection_count() : 0);
   family("tidemq_rebalance_sessions_remaining", "gauge", "Sessions still on this node while it is evicting.");
-  out += fmt::format("tidemq_rebalance_sessions_remaining {}\n", evicting ? agent.session_count() : 0);
+  w.sample("tidemq_rebalance_sessions_remaining", evicting ? agent.session_count() : 0);
   Progress p = evacuation.enabled() ? evacuation.fsm().progress() : rebalance.fsm().progress();
   family("tidemq_rebalance_eta_seconds", "gauge", "Estimated seconds left in the current phase (-1: unknown or idle).");
-  out += fmt::format("tidemq_rebalance_eta_seconds {}\n",
-                     p.eta_seconds && (evacuation.enabled() || rebalance.fsm().busy()) ? static_cast<std::int64_t>(*p.eta_seconds) : -1);
+  w.sample("tidemq_rebalance_eta_seconds", p.eta_seconds && (evacuation.enabled() || rebalance.fsm().busy()) ? static_cast<std::int64_t>(*p.eta_seconds) : -1);
   const auto audit = parts.ctx->cluster.migration_audit();
   family("tidemq_rebalance_messages_lost_total", "counter", "Messages missing after a migration (audit; must stay 0).");
-  out += fmt::format("tidemq_rebalance_messages_lost_total {}\n", audit.messages_lost);
+  w.sample("tidemq_rebalance_messages_lost_total", audit.messages_lost);
   family("tidemq_rebalance_migration_audit_mismatches_total", "counter", "Migrated sessions whose message count dropped.");
-  out += fmt::format("tidemq_rebalance_migration_audit_mismatches_total {}\n", audit.mismatches);
-  return out;
+  w.sample("tidemq_rebalance_migration_audit_mismatches_total", audit.mismatches);
+  return w.take();
 }
 
 }  // namespace tidemq::rebalance

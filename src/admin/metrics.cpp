@@ -7,23 +7,12 @@
 #include <fmt/format.h>
 
 #include "admin/broker_api.hpp"
+#include "tidemq/util/prometheus.hpp"
 
 namespace tidemq::admin {
 
 namespace {
 
-struct Writer {
-  std::string out;
-  void family(const char* name, const char* type, const char* help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-  }
-  void sample(const char* name, double v, const std::string& labels = {}) {
-    if (labels.empty())
-      out += fmt::format("{} {}\n", name, v);
-    else
-      out += fmt::format("{}{{{}}} {}\n", name, labels, v);
-  }
-};
 
 double resident_bytes() {
   std::ifstream in("/proc/self/statm");
@@ -48,7 +37,7 @@ double open_fds() {
 std::string render_metrics(core::Broker& broker, const NodeInfo& node) {
   auto& s = broker.stats();
   auto& reg = broker.registry();
-  Writer w;
+  util::PrometheusText w;
   auto val = [](const core::Stats::Counter& c) { return static_cast<double>(c.load(std::memory_order_relaxed)); };
   w.family("tidemq_connections", "gauge", "Connected MQTT clients.");
   w.sample("tidemq_connections", static_cast<double>(reg.connection_count()));
@@ -88,7 +77,7 @@ std::string render_metrics(core::Broker& broker, const NodeInfo& node) {
   w.sample("tidemq_process_resident_memory_bytes", resident_bytes());
   w.family("tidemq_process_open_fds", "gauge", "Open file descriptors of the node process.");
   w.sample("tidemq_process_open_fds", open_fds());
-  return w.out;
+  return w.take();
 }
 
 }  // namespace tidemq::admin

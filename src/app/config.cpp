@@ -211,8 +211,9 @@ std::vector<AclRuleConfig> parse_rules(const toml::node& node, const std::string
     if (!t) throw ConfigError(fmt::format("bad value for 'authorization.rules' ({}): expected a table", where(el)));
     AclRuleConfig r;
     r.origin = where(el);
-    for (const auto& [k, v] : *t) {
-      std::string key(k.str());
+    for (const auto& entry : *t) {  // no structured binding: the lambdas below capture `v`
+      const toml::node& v = entry.second;
+      std::string key(entry.first.str());
       if (std::find(kRuleKeys.begin(), kRuleKeys.end(), key) == kRuleKeys.end())
         throw ConfigError(fmt::format("unknown key 'authorization.rules.{}' ({})", key, where(v)));
       auto bad = [&](const char* expected) {
@@ -451,9 +452,12 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
 
   // TLS and WebSocket listeners: every listeners.<kind>.<name>.bind defines one.
   for (const auto& [key, s] : settings) {
-    for (auto [kind, prefix] : {std::pair{ExtraListenerConfig::Kind::ssl, std::string("listeners.ssl.")},
-                                std::pair{ExtraListenerConfig::Kind::ws, std::string("listeners.ws.")},
-                                std::pair{ExtraListenerConfig::Kind::wss, std::string("listeners.wss.")}}) {
+    // Plain variables, not a structured binding: the `pat` lambda below captures `prefix`.
+    for (const auto& kind_prefix : {std::pair{ExtraListenerConfig::Kind::ssl, std::string("listeners.ssl.")},
+                                    std::pair{ExtraListenerConfig::Kind::ws, std::string("listeners.ws.")},
+                                    std::pair{ExtraListenerConfig::Kind::wss, std::string("listeners.wss.")}}) {
+      const ExtraListenerConfig::Kind kind = kind_prefix.first;
+      const std::string& prefix = kind_prefix.second;
       if (!key.starts_with(prefix) || !key.ends_with(".bind") || key.size() <= prefix.size() + 5) continue;
       std::string name = key.substr(prefix.size(), key.size() - prefix.size() - 5);
       if (name.find('.') != std::string::npos) continue;

@@ -23,6 +23,7 @@
 #include "net/stream_listener.hpp"
 #include "runtime/io_pool.hpp"
 #include "tidemq/mqtt/reason_codes.hpp"
+#include "tidemq/util/prometheus.hpp"
 
 namespace tidemq::app {
 
@@ -116,20 +117,18 @@ std::string render_listener_metrics(const std::vector<std::unique_ptr<net::Liste
   std::vector<std::shared_ptr<net::ListenerLoad>> loads;
   for (const auto& l : tcp) loads.push_back(l->load());
   for (const auto& l : streams) loads.push_back(l->load());
-  std::string text = net::render_listener_metrics(loads);
   std::size_t open = 0;
   std::uint64_t refused = 0;
   for (const auto& s : admin_servers) {
     open += s->open_connections();
     refused += s->refused_connections();
   }
-  text += fmt::format(
-      "# HELP tidemq_admin_connections Open connections to the admin HTTP API.\n# TYPE tidemq_admin_connections gauge\n"
-      "tidemq_admin_connections {}\n"
-      "# HELP tidemq_admin_connections_refused_total Admin connections turned away at management.max_connections.\n"
-      "# TYPE tidemq_admin_connections_refused_total counter\ntidemq_admin_connections_refused_total {}\n",
-      open, refused);
-  return text;
+  util::PrometheusText w;
+  w.family("tidemq_admin_connections", "gauge", "Open connections to the admin HTTP API.");
+  w.sample("tidemq_admin_connections", open);
+  w.family("tidemq_admin_connections_refused_total", "counter", "Admin connections turned away at management.max_connections.");
+  w.sample("tidemq_admin_connections_refused_total", refused);
+  return net::render_listener_metrics(loads) + w.text();
 }
 
 }  // namespace

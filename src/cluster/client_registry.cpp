@@ -96,9 +96,10 @@ std::optional<Epoch> ClientRegistry::fence(const std::string& client_id, const s
   auto it = entries_.find(client_id);
   if (it != entries_.end() && (it->second.holder != Ownership{node, epoch} || it->second.ticket > epoch)) return std::nullopt;
   // One more than what it replaces, not a wall-clock epoch: a fence voids the pending commit but is
-  // no connect (only connects get wall-clock epochs, see next_epoch). A session that a client connected to elsewhere meanwhile (a home on the other side
-  // of a partition, or one that forgot this entry) has a wall-clock epoch, so it stays the newer
-  // one when the two sides meet again, and this copy is the stale one.
+  // no connect (only connects get wall-clock epochs, see next_epoch). A session that a client
+  // connected to elsewhere meanwhile (a home on the other side of a partition, or one that forgot
+  // this entry) has a wall-clock epoch, so it stays the newer one when the two sides meet again,
+  // and this copy is the stale one.
   const Epoch granted = std::max(epoch, it == entries_.end() ? Epoch{0} : it->second.ticket) + 1;
   entries_[client_id] = Entry{Ownership{node, granted}, granted};
   return granted;

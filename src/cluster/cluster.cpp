@@ -22,6 +22,7 @@
 #include "cluster/link.hpp"
 #include "cluster/session_handoff.hpp"
 #include "tidemq/util/atomic_file.hpp"
+#include "tidemq/util/prometheus.hpp"
 
 namespace tidemq::cluster {
 
@@ -968,11 +969,9 @@ std::vector<std::pair<std::string, std::string>> Cluster::routes() const {
 
 std::string Cluster::render_metrics() const {
   const HandoffStats& h = impl_->handoff->stats();
-  std::string out;
-  auto family = [&](const char* name, const char* help) { out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name); };
-  auto sample = [&](const char* name, const char* labels, std::uint64_t v) {
-    out += labels[0] ? fmt::format("{}{{{}}} {}\n", name, labels, v) : fmt::format("{} {}\n", name, v);
-  };
+  util::PrometheusText w;
+  auto family = [&](const char* name, const char* help) { w.family(name, "counter", help); };
+  auto sample = [&](const char* name, const char* labels, std::uint64_t v) { w.sample(name, v, labels); };
   family("tidemq_handoff_takeovers_total", "Sessions taken over across nodes at CONNECT, by direction.");
   sample("tidemq_handoff_takeovers_total", "direction=\"in\"", h.takeovers_in);
   sample("tidemq_handoff_takeovers_total", "direction=\"out\"", h.takeovers_out);
@@ -1004,7 +1003,7 @@ std::string Cluster::render_metrics() const {
   sample("tidemq_cluster_forwards_dropped_total", "", impl_->forwards_dropped_qos0.load(std::memory_order_relaxed));
   family("tidemq_cluster_forwards_refused_total", "QoS 1/2 publishes refused to their publisher (MQTT 0x97, HTTP 503) because a cluster link was full; nothing of them was delivered.");
   sample("tidemq_cluster_forwards_refused_total", "", impl_->forwards_refused.load(std::memory_order_relaxed));
-  return out;
+  return w.take();
 }
 
 Cluster::MigrationAudit Cluster::migration_audit() const {

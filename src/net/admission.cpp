@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "tidemq/util/prometheus.hpp"
+
 namespace tidemq::net {
 
 Admission::Admission(std::string label, ListenerLimits limits, const util::Clock& clock)
@@ -34,23 +36,23 @@ bool Admission::should_log_refusal() {
 }
 
 std::string render_listener_metrics(const std::vector<std::shared_ptr<ListenerLoad>>& loads) {
-  std::string out;
-  auto family = [&](const char* name, const char* type, const char* help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  util::PrometheusText w;
+  auto per_listener = [&](const char* name, const char* type, const char* help, auto value) {
+    w.family(name, type, help);
+    for (const auto& l : loads)
+      w.sample(name, value(*l).load(std::memory_order_relaxed), fmt::format("listener=\"{}\"", l->label));
   };
-  auto samples = [&](const char* name, auto value) {
-    for (const auto& l : loads) out += fmt::format("{}{{listener=\"{}\"}} {}\n", name, l->label, value(*l));
-  };
-  auto get = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
-  family("tidemq_listener_connections", "gauge", "Open sockets per MQTT listener, including those before CONNECT.");
-  samples("tidemq_listener_connections", [&](const ListenerLoad& l) { return get(l.open); });
-  family("tidemq_listener_accepted_total", "counter", "Sockets accepted per MQTT listener.");
-  samples("tidemq_listener_accepted_total", [&](const ListenerLoad& l) { return get(l.accepted); });
-  family("tidemq_listener_refused_total", "counter", "Sockets closed at once because the listener was at its max_connections.");
-  samples("tidemq_listener_refused_total", [&](const ListenerLoad& l) { return get(l.refused); });
-  family("tidemq_listener_accept_paused_total", "counter", "Times a listener paused accepting to keep to its max_conn_rate.");
-  samples("tidemq_listener_accept_paused_total", [&](const ListenerLoad& l) { return get(l.paused); });
-  return out;
+  per_listener("tidemq_listener_connections", "gauge", "Open sockets per MQTT listener, including those before CONNECT.",
+               [](const ListenerLoad& l) -> auto& { return l.open; });
+  per_listener("tidemq_listener_accepted_total", "counter", "Sockets accepted per MQTT listener.",
+               [](const ListenerLoad& l) -> auto& { return l.accepted; });
+  per_listener("tidemq_listener_refused_total", "counter",
+               "Sockets closed at once because the listener was at its max_connections.",
+               [](const ListenerLoad& l) -> auto& { return l.refused; });
+  per_listener("tidemq_listener_accept_paused_total", "counter",
+               "Times a listener paused accepting to keep to its max_conn_rate.",
+               [](const ListenerLoad& l) -> auto& { return l.paused; });
+  return w.take();
 }
 
 }  // namespace tidemq::net

@@ -14,10 +14,10 @@
 // admin_http_fuzz.dict the route paths and option names, so that the fuzzer gets past the 401
 // into the handlers.
 //
-// What HttpServer::Impl::serve() does around dispatch() lives in its anonymous namespace, so it is
-// mirrored here: to_request(), the 413/400 answers to unparsable requests, running an asynchronous
-// route's handler (dispatch() answers those with a 500 that says so) and to_beast(). An answer that
-// never comes is the 504 the server gives after its reply timeout; nothing here waits for time.
+// The request conversion, the answer to an unreadable request and the response conversion are the
+// server's own (admin/http_message.hpp); running an asynchronous route's handler is mirrored here
+// (dispatch() answers those with a 500 that says so). An answer that never comes is the 504 the
+// server gives after its reply timeout; nothing here waits for time.
 // Checked, beyond the sanitizers, leaks and hangs: no request gets 500 (an exception escaped a
 // handler: the server logs "internal error"), and every answer serializes.
 #include <cctype>
@@ -32,6 +32,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "admin/http_message.hpp"
 #include "admin/http_server.hpp"
 #include "fuzz_node.hpp"
 #include "fuzz_support.hpp"
@@ -43,44 +44,6 @@ namespace http = beast::http;
 using namespace tidemq;
 
 constexpr int kMaxRequests = 8;
-
-// ---- mirrored from src/admin/http_server.cpp (serve(), to_request(), to_beast()) ----
-
-admin::HttpRequest to_request(const http::request<http::string_body>& r, const std::string& peer_ip) {
-  admin::HttpRequest req;
-  req.method = std::string(r.method_string());
-  std::string_view target = r.target();
-  auto q = target.find('?');
-  req.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) {
-    std::string_view qs = target.substr(q + 1);
-    while (!qs.empty()) {
-      auto amp = qs.find('&');
-      std::string_view kv = qs.substr(0, amp);
-      auto eq = kv.find('=');
-      req.query[admin::url_decode(kv.substr(0, eq), true)] =
-          eq == std::string_view::npos ? std::string() : admin::url_decode(kv.substr(eq + 1), true);
-      if (amp == std::string_view::npos) break;
-      qs.remove_prefix(amp + 1);
-    }
-  }
-  req.body = r.body();
-  if (auto it = r.find(http::field::authorization); it != r.end()) req.authorization = std::string(it->value());
-  if (auto it = r.find(http::field::content_type); it != r.end()) req.content_type = std::string(it->value());
-  req.peer_ip = peer_ip;
-  return req;
-}
-
-http::response<http::string_body> to_beast(const admin::HttpResponse& res, unsigned version, bool keep_alive) {
-  http::response<http::string_body> out{static_cast<http::status>(res.status), version};
-  out.set(http::field::server, "tidemq");
-  out.set(http::field::content_type, res.content_type);
-  for (const auto& [k, v] : res.headers) out.set(k, v);
-  out.keep_alive(keep_alive);
-  out.body() = res.body;
-  out.prepare_payload();
-  return out;
-}
 
 // Framing 1: the header as sent without its Content-Length and Transfer-Encoding lines, then a
 // Content-Length of what follows it.
@@ -182,14 +145,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     http::read(stream, buffer, parser, ec);
     if (ec == http::error::end_of_stream || ec == boost::asio::error::eof) break;
     if (ec) {
-      const auto err = ec == http::error::body_limit ? admin::v4_error(413, "request body too large")
-                                                     : admin::v4_error(400, "bad request: " + ec.message());
-      auto res = to_beast(err, 11, false);
+      auto res = admin::to_beast(admin::unreadable_request(ec), 11, false);
       http::write(stream, res, ec);
       break;
     }
     const auto& req = parser.get();
-    const admin::HttpResponse handled = answer(node, server, to_request(req, "127.0.0.1"));
+    const admin::HttpResponse handled = answer(node, server, admin::to_request(req, "127.0.0.1"));
     if (handled.status == 500)
       std::fprintf(stderr, "%s %s answered 500: %s\n", std::string(req.method_string()).c_str(),
                    std::string(req.target()).c_str(), handled.body.c_str());
@@ -197,7 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::fprintf(stderr, "%s %s -> %d %s\n", std::string(req.method_string()).c_str(), std::string(req.target()).c_str(),
                    handled.status, handled.body.substr(0, 300).c_str());
     FUZZ_CHECK(handled.status != 500);
-    auto res = to_beast(handled, req.version(), req.keep_alive());
+    auto res = admin::to_beast(handled, req.version(), req.keep_alive());
     http::write(stream, res, ec);
     FUZZ_CHECK(!ec);
     if (!res.keep_alive()) break;
