@@ -30,8 +30,13 @@ std::string text(const json& v, const char* null_text) {
 }
 
 Api::Answer Api::call_v4(const std::string& method, const std::string& path, const std::optional<json>& body) {
-  HttpResult r = http_request(target_, method, path, body ? std::optional<std::string>(body->dump()) : std::nullopt,
-                              timeout_);
+  HttpResult r;
+  try {
+    r = http_request(target_, method, path, body ? std::optional<std::string>(body->dump()) : std::nullopt, timeout_,
+                     "tidemq_ctl/" TIDEMQ_VERSION);
+  } catch (const HttpFailure& e) {
+    throw Failure(e.what());
+  }
   json doc;
   bool is_json = true;
   try {

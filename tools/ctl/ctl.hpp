@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http_client.hpp"
+
 namespace CLI {
 class App;
 }
@@ -41,29 +43,11 @@ struct ConnectionOptions {
   double timeout_seconds = 10;
 };
 
-// Where the admin API is and who we are.
-struct Target {
-  std::string host;
-  std::uint16_t port = 8081;
-  std::string base_path;  // URL path prefix without trailing '/', usually empty
-  std::string user = "admin";
-  std::string password = "public";
-  std::string url() const;  // "http://host:port" (+ base path), for messages
-};
-
 // Flags and TIDEMQ_CTL_* (already merged by CLI11) > the node's config file > built-in defaults.
 Target resolve_target(const ConnectionOptions& options);
 
 // Parses "http://host[:port][/path]" (or "host:port"). Throws Failure.
 void parse_url(const std::string& url, Target& out);
-
-// One HTTP exchange (http_client.cpp, the only translation unit with Beast).
-struct HttpResult {
-  int status = 0;
-  std::string body;
-};
-HttpResult http_request(const Target& target, const std::string& method, const std::string& path_and_query,
-                        const std::optional<std::string>& json_body, std::chrono::milliseconds timeout);
 
 // The admin API: JSON in and out; any failure (transport, HTTP status, "code" != 0) throws Failure
 // with a message fit for the operator.

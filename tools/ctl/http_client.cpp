@@ -9,7 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
 
-#include "ctl.hpp"
+#include "http_client.hpp"
 
 namespace tidemq::ctl {
 
@@ -36,12 +36,19 @@ std::string describe(const beast::error_code& ec, std::chrono::milliseconds time
 
 }  // namespace
 
+std::string Target::url() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return fmt::format("http://{}{}{}:{}{}", v6 ? "[" : "", host, v6 ? "]" : "", port, base_path);
+}
+
 HttpResult http_request(const Target& target, const std::string& method, const std::string& path_and_query,
-                        const std::optional<std::string>& json_body, std::chrono::milliseconds timeout) {
+                        const std::optional<std::string>& json_body, std::chrono::milliseconds timeout,
+                        const std::string& user_agent) {
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
-  auto fail = [&](const char* what, const beast::error_code& ec) -> Failure {
-    return Failure(fmt::format("{} {}: {}", what, target.url(), describe(ec, timeout)));
+  auto fail = [&](const char* what, const beast::error_code& ec) {
+    const std::string reason = describe(ec, timeout);
+    return HttpFailure(fmt::format("{} {}: {}", what, target.url(), reason), reason);
   };
   // Runs one asynchronous step to completion; returns its error.
   auto step = [&](auto start) {
@@ -67,8 +74,8 @@ HttpResult http_request(const Target& target, const std::string& method, const s
   req.version(11);
   const bool v6 = target.host.find(':') != std::string::npos;
   req.set(http::field::host, fmt::format("{}{}{}:{}", v6 ? "[" : "", target.host, v6 ? "]" : "", target.port));
-  req.set(http::field::user_agent, "tidemq_ctl/" TIDEMQ_VERSION);
-  req.set(http::field::authorization, basic_auth(target.user, target.password));
+  req.set(http::field::user_agent, user_agent);
+  if (target.authenticate) req.set(http::field::authorization, basic_auth(target.user, target.password));
   req.set(http::field::accept, "application/json");
   req.keep_alive(false);
   if (json_body) {

@@ -42,11 +42,6 @@ std::optional<std::string> string_at(const toml::table& tbl, std::string_view pa
 
 }  // namespace
 
-std::string Target::url() const {
-  bool v6 = host.find(':') != std::string::npos;
-  return fmt::format("http://{}{}{}:{}{}", v6 ? "[" : "", host, v6 ? "]" : "", port, base_path);
-}
-
 void parse_url(const std::string& url, Target& out) {
   std::string rest = url;
   if (auto p = rest.find("://"); p != std::string::npos) {
