@@ -236,4 +236,48 @@ std::string erl_term(const nlohmann::ordered_json& v) {
   return out;
 }
 
+namespace {
+
+constexpr std::size_t kLineLength = 80;  // io_lib:format's ~p line length
+
+}  // namespace
+
+std::string erl_wrapped_list(const std::vector<std::string>& items, std::size_t column) {
+  const std::string flat = join_list(items, [](const std::string& item) { return item; });
+  const std::size_t col = column + 1;  // io_lib_pretty's 1-based column of the '['
+  if (items.empty() || flat.size() + col < kLineLength) return flat;
+  const std::string indent(column + 1, ' ');
+  std::string out = "[" + items[0];
+  std::size_t at = col + 1 + items[0].size();
+  for (std::size_t i = 1; i < items.size(); ++i) {
+    const std::size_t len = 1 + items[i].size();
+    if (at + len + 1 < kLineLength) {
+      out += "," + items[i];
+      at += len;
+    } else {
+      out += ",\n" + indent + items[i];
+      at = col + 1 + items[i].size();
+    }
+  }
+  return out + "]";
+}
+
+std::string erl_status_value(const nlohmann::json& v, std::size_t column) {
+  using value_t = nlohmann::json::value_t;
+  switch (v.type()) {
+    case value_t::string: return erl_atom(v.get_ref<const std::string&>());
+    case value_t::number_float: return erl_float(v.get<double>());
+    case value_t::number_integer:
+    case value_t::number_unsigned: return v.dump();
+    case value_t::boolean: return v.get<bool>() ? "true" : "false";
+    case value_t::null: return "undefined";
+    case value_t::array: {
+      std::vector<std::string> items;
+      for (const auto& e : v) items.push_back(erl_status_value(e));
+      return erl_wrapped_list(items, column);
+    }
+    default: return v.dump();
+  }
+}
+
 }  // namespace tidemq::rebalance

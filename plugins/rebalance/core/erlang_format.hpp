@@ -1,7 +1,8 @@
 // Erlang `~p` renderings, for the texts tidemq shares with EMQX (docs/rebalance.md, "Option
 // validation messages", "CLI output"): atoms ('emqx1@127.0.0.1'), strings ("x"), binaries (<<"k">>), floats in
-// Erlang's shortest form (504.0, 333.3333333333333, 1.0e3) and JSON values as jsx decodes them.
-// Long terms are not wrapped at 80 columns as io_lib_pretty would.
+// Erlang's shortest form (504.0, 333.3333333333333, 1.0e3), JSON values as jsx decodes them, and
+// status values as the CLI prints them. Only erl_wrapped_list and erl_status_value wrap long lists
+// at 80 columns as io_lib_pretty does; the other renderings stay on one line.
 #pragma once
 
 #include <string>
@@ -33,5 +34,15 @@ std::string erl_float(double v);
 inline constexpr std::size_t kErlTermMaxDepth = 16;
 inline constexpr std::size_t kErlTermMaxLength = 256;
 std::string erl_term(const nlohmann::ordered_json& v);
+
+// Already rendered elements as a list printed `column` characters into its line, the way
+// io_lib_pretty prints a list of atomic elements: on one line when it fits in 80 columns, else as
+// many elements per line as fit, the continuation lines aligned under the first element.
+std::string erl_wrapped_list(const std::vector<std::string>& items, std::size_t column);
+
+// A status value as EMQX holds it, printed with ~p `column` characters into its line: strings are
+// atoms (node names, states), integers plain, floats shortest (504.0), true/false, null
+// `undefined`, arrays erl_wrapped_list.
+std::string erl_status_value(const nlohmann::json& v, std::size_t column = 0);
 
 }  // namespace tidemq::rebalance

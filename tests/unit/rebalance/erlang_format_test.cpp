@@ -78,3 +78,47 @@ TEST_CASE("erl_term is bounded in depth and length (it echoes what anyone sent)"
   nlohmann::ordered_json three = nlohmann::ordered_json::array({nlohmann::ordered_json::array({nlohmann::ordered_json::array({-1})})});
   CHECK(erl_term(three) == "[[[-1]]]");  // small values are whole
 }
+
+TEST_CASE("lists wrap at 80 columns as io_lib_pretty wraps them", "[unit][rebalance][erlang_format]") {
+  const std::vector<std::string> nodes = {"'tidemq2@127.0.0.2'", "'tidemq3@127.0.0.3'", "'tidemq4@127.0.0.4'",
+                                          "'tidemq5@127.0.0.5'", "'tidemq6@127.0.0.6'"};
+  const std::string head = "Session recipient  nodes: ";
+  const std::string indent(head.size() + 1, ' ');  // under the first element
+  CHECK(erl_wrapped_list(nodes, head.size()) ==
+        "['tidemq2@127.0.0.2','tidemq3@127.0.0.3',\n" + indent + "'tidemq4@127.0.0.4','tidemq5@127.0.0.5',\n" +
+            indent + "'tidemq6@127.0.0.6']");
+  CHECK(erl_wrapped_list({}, 70) == "[]");
+  CHECK(erl_wrapped_list({"a@h", "b@h"}, 0) == "[a@h,b@h]");
+
+  // 25 two-letter elements are 76 characters flat: one line while the ']' stays left of column 80.
+  const std::vector<std::string> many(25, "ab");
+  std::string flat = "[ab";
+  for (int i = 1; i < 25; ++i) flat += ",ab";
+  flat += "]";
+  CHECK(erl_wrapped_list(many, 2) == flat);
+  CHECK(erl_wrapped_list(many, 3) == flat.substr(0, flat.size() - 4) + ",\n    ab]");
+  // A single element longer than the line stays whole.
+  const std::string long_atom(100, 'x');
+  CHECK(erl_wrapped_list({long_atom}, 10) == "[" + long_atom + "]");
+}
+
+TEST_CASE("status values print as ~p prints what EMQX holds", "[unit][rebalance][erlang_format]") {
+  using J = nlohmann::json;
+  CHECK(erl_status_value(J("waiting_takeover")) == "waiting_takeover");
+  CHECK(erl_status_value(J("emqx1@127.0.0.1")) == "'emqx1@127.0.0.1'");
+  CHECK(erl_status_value(J(30)) == "30");
+  CHECK(erl_status_value(J(18446744073709551615ULL)) == "18446744073709551615");
+  CHECK(erl_status_value(J(-3)) == "-3");
+  CHECK(erl_status_value(J(1000.0)) == "1.0e3");
+  CHECK(erl_status_value(J(2553.3333333333335)) == "2553.3333333333335");
+  CHECK(erl_status_value(J(true)) == "true");
+  CHECK(erl_status_value(J(nullptr)) == "undefined");
+  CHECK(erl_status_value(J::array()) == "[]");
+  CHECK(erl_status_value(J::array({"a@h", "tidemq@127.0.0.1", 1})) == "[a@h,'tidemq@127.0.0.1',1]");
+  CHECK(erl_status_value(J::parse(R"({"k":1})")) == R"({"k":1})");  // not a status value: as JSON
+  const std::string head = "Donor nodes: ";
+  const J names = J::array({"tidemq1@127.0.0.1", "tidemq2@127.0.0.2", "tidemq3@127.0.0.3", "tidemq4@127.0.0.4"});
+  CHECK(erl_status_value(names, head.size()) ==
+        "['tidemq1@127.0.0.1','tidemq2@127.0.0.2','tidemq3@127.0.0.3',\n"
+        "              'tidemq4@127.0.0.4']");
+}
