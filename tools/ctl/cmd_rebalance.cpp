@@ -14,12 +14,10 @@
 // `start`/`plan` arguments are not CLI11 options: they are handed, in order, to the rebalance
 // core's parse_start_args ("CLI start arguments": pairwise, unknown rest, lexicographic validation, exact texts),
 // after the connection options (--url, --user, --password, -c, --timeout) and `--wait` are taken
-// out. Values are printed as Erlang's ~p prints them (node names as atoms, lists wrapped at 80
-// columns like io_lib_pretty, floats in the shortest form).
+// out. What is printed is worded by the rebalance core's cli_text (status, plan, --wait, refusals).
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -34,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "ctl.hpp"
+#include "rebalance/core/cli_text.hpp"
 #include "rebalance/core/erlang_format.hpp"
 #include "rebalance/core/options.hpp"
 
@@ -45,7 +44,6 @@ namespace rb = tidemq::rebalance;
 namespace {
 
 const std::string kApi = "/api/v4/load_rebalance";
-constexpr std::size_t kLineLength = 80;  // io_lib:format's ~p line length
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 constexpr auto kLostContactAfter = std::chrono::seconds(10);  // --wait: status unreadable this long ⇒ give up
 constexpr auto kVanishedAfter = std::chrono::seconds(3);      // --wait: run no longer reported this long ⇒ give up
@@ -110,139 +108,10 @@ json get_object(Api& api, const std::string& path) {
   return doc;
 }
 
-// ---- Erlang ~p ---------------------------------------------------------------------------------
-
-// A list printed after `column` characters of its line, as io_lib_pretty does for a list of
-// atomic elements: on one line when it fits in 80 columns, else as many elements per line as fit,
-// continuation lines aligned under the first element.
-std::string erl_list(const std::vector<std::string>& items, std::size_t column) {
-  std::string flat = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) flat += (i ? "," : "") + items[i];
-  flat += "]";
-  const std::size_t col = column + 1;  // io_lib_pretty's 1-based column of the '['
-  if (items.empty() || flat.size() + col < kLineLength) return flat;
-  const std::string indent(column + 1, ' ');
-  std::string out = "[" + items[0];
-  std::size_t at = col + 1 + items[0].size();
-  for (std::size_t i = 1; i < items.size(); ++i) {
-    const std::size_t len = 1 + items[i].size();
-    if (at + len + 1 < kLineLength) {
-      out += "," + items[i];
-      at += len;
-    } else {
-      out += ",\n" + indent + items[i];
-      at = col + 1 + items[i].size();
-    }
-  }
-  return out + "]";
-}
-
-// A status value as EMQX holds it, printed with ~p after `column` characters: strings are atoms
-// (node names, states), integers plain, floats shortest (504.0), arrays lists.
-std::string erl(const json& v, std::size_t column = 0) {
-  switch (v.type()) {
-    case json::value_t::string: return rb::erl_atom(v.get_ref<const std::string&>());
-    case json::value_t::number_float: return rb::erl_float(v.get<double>());
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return v.dump();
-    case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case json::value_t::null: return "undefined";
-    case json::value_t::array: {
-      std::vector<std::string> items;
-      for (const auto& e : v) items.push_back(erl(e));
-      return erl_list(items, column);
-    }
-    default: return v.dump();
-  }
-}
-
-// ---- status texts (docs/rebalance.md, "CLI output") -----------------------------------------------------------------------
-
-struct Field {
-  const char* key;
-  const char* label;
-  const char* unit;
-};
-
-// Evacuation, donor and purge bodies.
-constexpr std::array<Field, 10> kFields = {{
-    {"state", "Rebalance state", ""},
-    {"coordinator_node", "Coordinator node", ""},
-    {"connection_eviction_rate", "Connection eviction rate", " connections/second"},
-    {"session_eviction_rate", "Session eviction rate", " sessions/second"},
-    {"purge_rate", "Purge rate", " sessions/second"},
-    {"connection_goal", "Connection goal", ""},
-    {"session_goal", "Session goal", ""},
-    {"disconnected_session_goal", "Disconnected session goal", ""},
-    {"session_recipients", "Session recipient  nodes", ""},  // two spaces, as in EMQX 4.4
-    {"recipients", "Recipient nodes", ""},
-}};
-
-// A rebalance coordinator.
-constexpr std::array<Field, 10> kCoordinatorFields = {{
-    {"state", "Rebalance state", ""},
-    {"coordinator_node", "Coordinator node", ""},
-    {"donors", "Donor nodes", ""},
-    {"recipients", "Recipient nodes", ""},
-    {"connection_eviction_rate", "Connection eviction rate", " connections/second"},
-    {"session_eviction_rate", "Session eviction rate", " sessions/second"},
-    {"connection_goal", "Connection goal", ""},
-    {"disconnected_session_goal", "Disconnected session goal", ""},
-    {"donor_conn_avg", "Current average donor node connection count", ""},
-    {"donor_sess_avg", "Current average donor node disconnected session count", ""},
-}};
-
-template <std::size_t N>
-void print_fields(std::string& out, const json& s, const std::array<Field, N>& fields) {
-  for (const auto& f : fields) {
-    if (!s.contains(f.key)) continue;
-    const std::string head = std::string(f.label) + ": ";
-    out += head + erl(s[f.key], head.size()) + f.unit + "\n";
-  }
-  if (s.contains("stats") && s["stats"].is_object()) {
-    out += "Channel statistics:\n";
-    std::vector<std::string> names;
-    for (const auto& [k, _] : s["stats"].items()) names.push_back(k);
-    std::sort(names.begin(), names.end());
-    for (const auto& k : names) {
-      const std::string head = "  " + rb::erl_atom(k) + ": ";
-      out += head + erl(s["stats"][k], head.size()) + "\n";
-    }
-  }
-}
-
-bool is_coordinator_body(const json& s) { return s.contains("donors"); }
-
-// node-status: "Rebalance disabled", or the type, the fields and one empty line.
-std::string node_status_text(const json& s, const std::string& what) {
-  if (!s.is_object() || !s.contains("status") || !s["status"].is_string())
-    throw Failure("unexpected answer from " + what);
-  if (s["status"] != "enabled") return "Rebalance disabled\n";
-  if (!s.contains("process")) throw Failure("unexpected answer from " + what);
-  std::string out = "Rebalance type: " + erl(s["process"]) + "\n";
-  if (is_coordinator_body(s)) print_fields(out, s, kCoordinatorFields);  // a coordinator, not a donor
-  else print_fields(out, s, kFields);
-  return out + "\n";
-}
-
-std::string global_status_text(const json& g) {
-  const std::string separator(68, '-');
-  std::string out;
-  auto section = [&](const char* key, const char* role, bool coordinator) {
-    if (!g.contains(key)) return;
-    if (!g[key].is_array()) throw Failure("unexpected answer from " + kApi + "/global_status");
-    for (const auto& e : g[key]) {
-      if (!e.is_object()) throw Failure("unexpected answer from " + kApi + "/global_status");
-      out += separator + "\n";
-      out += "Node " + erl(e.value("node", json(""))) + ": " + role + "\n";
-      if (coordinator) print_fields(out, e, kCoordinatorFields);
-      else print_fields(out, e, kFields);
-    }
-  };
-  section("evacuations", "evacuation", false);
-  section("purges", "purge", false);
-  section("rebalances", "rebalance coordinator", true);
-  return out;
+// A text of rb's cli_text, which is nullopt when the answer from `path` was malformed.
+std::string expect_text(std::optional<std::string> text, const std::string& path) {
+  if (!text) throw Failure("unexpected answer from " + path);
+  return std::move(*text);
 }
 
 // ---- start / plan arguments --------------------------------------------------------------------
@@ -391,14 +260,7 @@ class ProgressLine {
   ProgressLine() : tty_(isatty(STDOUT_FILENO) == 1) {}
 
   void show(const json& s) {
-    std::string line = "Rebalance state: " + text(s.value("state", json("unknown")));
-    const std::string key = line + (s.contains("progress") ? s["progress"].dump() : "");
-    if (s.contains("progress") && s["progress"].is_number())
-      line += fmt::format(", progress {}%", s["progress"].dump());
-    if (s.contains("eta_seconds")) {
-      const auto& eta = s["eta_seconds"];
-      line += eta.is_number() ? fmt::format(", ETA {} s", eta.dump()) : std::string(", ETA unknown");
-    }
+    auto [line, key] = rb::progress_text(s);
     if (tty_) {
       std::string padded = line;
       if (padded.size() < width_) padded.append(width_ - padded.size(), ' ');
@@ -455,8 +317,7 @@ void wait_evacuation(Api& api) {
       if (s.value("state", "") != "prohibiting") return false;
       progress.end();
       std::cout << "Rebalance(evacuation) completed\n" << std::flush;
-      if (s.contains("failed_sessions") && s["failed_sessions"].is_number() && s["failed_sessions"] != 0)
-        std::cerr << fmt::format("Warning: {} session(s) could not be migrated\n", s["failed_sessions"].dump());
+      if (auto warning = rb::failed_sessions_warning(s)) std::cerr << *warning << "\n";
       return true;
     }
     progress.end();
@@ -475,16 +336,11 @@ void wait_rebalance(Api& api) {
     }
     if (s.contains("last_result") && s["last_result"].is_object()) {
       progress.end();
-      const auto& r = s["last_result"];
-      const std::string result = r.value("result", "");
-      const std::string reason = r.contains("reason") && r["reason"].is_string() ? r["reason"].get<std::string>() : "";
-      if (result == "completed") {
-        std::cout << "Rebalance completed\n" << std::flush;
-        if (!reason.empty()) std::cerr << "Warning: " << reason << "\n";
-        return true;
-      }
-      if (result == "stopped") throw PlainFailure("Rebalance stopped before it completed");
-      throw PlainFailure(reason.empty() ? "Rebalance aborted" : "Rebalance aborted: " + reason);
+      const auto end = rb::rebalance_wait_end(s["last_result"]);
+      if (!end.completed) throw PlainFailure(end.line);
+      std::cout << end.line << "\n" << std::flush;
+      if (end.warning) std::cerr << *end.warning << "\n";
+      return true;
     }
     // Not (or no longer) visible here: a restarted coordinator keeps no result.
     if (std::chrono::steady_clock::now() - since < kVanishedAfter) return false;
@@ -493,83 +349,13 @@ void wait_rebalance(Api& api) {
   });
 }
 
-// ---- plan ----------------------------------------------------------------------------------------
-
-std::string duration_text(long long s) {
-  if (s <= 0) return "0s";
-  std::string out;
-  if (s >= 3600) out += fmt::format("{}h", s / 3600);
-  if (s % 3600 >= 60) out += fmt::format("{}{}m", out.empty() ? "" : " ", s % 3600 / 60);
-  if (s % 60) out += fmt::format("{}{}s", out.empty() ? "" : " ", s % 60);
-  return out;
-}
-
-std::string plan_text(const json& p) {
-  if (!p.is_object() || !p.contains("nodes") || !p["nodes"].is_array())
-    throw Failure("unexpected answer from " + kApi + "/{node}/plan");
-  auto number = [](const json& n, const char* key) -> long long {
-    return n.contains(key) && n[key].is_number_integer() ? n[key].get<long long>() : 0;
-  };
-  auto move = [](long long n, bool donor) {
-    return n == 0 ? std::string("0") : (donor ? "-" : "+") + std::to_string(n);
-  };
-  struct Row {
-    std::array<std::string, 7> cells;
-  };
-  const std::array<std::string, 7> head = {"Node", "Role", "Connections", "Sessions", "Disconnected",
-                                           "Move connections", "Move sessions"};
-  std::vector<Row> rows;
-  for (const auto& n : p["nodes"]) {
-    const bool donor = n.value("role", "") == "donor";
-    rows.push_back({{text(n.value("node", json(""))), donor ? "donor" : "recipient",
-                     std::to_string(number(n, "connections")), std::to_string(number(n, "sessions")),
-                     std::to_string(number(n, "disconnected_sessions")),
-                     move(number(n, donor ? "connections_to_evict" : "connections_to_receive"), donor),
-                     move(number(n, donor ? "sessions_to_migrate" : "sessions_to_receive"), donor)}});
-  }
-  std::array<std::size_t, 7> width{};
-  for (std::size_t c = 0; c < 7; ++c) {
-    width[c] = head[c].size();
-    for (const auto& r : rows) width[c] = std::max(width[c], r.cells[c].size());
-  }
-  auto row_text = [&](const std::array<std::string, 7>& cells) {
-    std::string line;
-    for (std::size_t c = 0; c < 7; ++c) {
-      if (c) line += "  ";
-      if (c < 2) line += cells[c] + std::string(width[c] - cells[c].size(), ' ');
-      else line += std::string(width[c] - cells[c].size(), ' ') + cells[c];
-    }
-    return line + "\n";
-  };
-  std::string out = "Rebalance plan (a dry run: nothing was changed)\n";
-  out += "Donor nodes: " + erl(p.value("donors", json::array()), 13) + "\n";
-  out += "Recipient nodes: " + erl(p.value("recipients", json::array()), 17) + "\n";
-  out += row_text(head);
-  for (const auto& r : rows) out += row_text(r.cells);
-  if (p.value("nothing_to_balance", false)) return out + "Nothing to balance: the nodes are within the thresholds\n";
-  const json secs = p.value("projected_seconds", json::object());
-  auto sec = [&](const char* k) {
-    return secs.contains(k) && secs[k].is_number_integer() ? secs[k].get<long long>() : 0;
-  };
-  out += fmt::format("Projected duration: {} (wait_health_check {}, evicting_conns {}, wait_takeover {}, "
-                     "evicting_sessions {})\n",
-                     duration_text(sec("total")), duration_text(sec("wait_health_check")),
-                     duration_text(sec("evicting_conns")), duration_text(sec("wait_takeover")),
-                     duration_text(sec("evicting_sessions")));
-  return out;
-}
-
 // ---- the commands ---------------------------------------------------------------------------------
 
 // A node-list refusal of the node (the v4 texts of "Option validation messages") means the cluster changed between our
 // check and the start: check again, so the CLI's own text (invalid --nodes, ...) is what prints.
 [[noreturn]] void refused(Api& api, const StartCommand& sc, const std::string& prefix, const std::string& why) {
-  for (const char* node_list_error : {"unavailable nodes in ", "no available nodes list in ", "invalid node: "}) {
-    if (why.starts_with(node_list_error)) {
-      parse_start(api, sc.args, prefix);  // throws the CLI text when the lists are now refused
-      break;
-    }
-  }
+  // parse_start throws the CLI's text when the lists are now refused.
+  if (rb::is_node_list_refusal(why)) parse_start(api, sc.args, prefix);
   throw PlainFailure(prefix + why);
 }
 
@@ -580,7 +366,7 @@ void run_start(Api& api, const StartCommand& sc) {
   if (start.mode == rb::StartMode::evacuation) {
     const auto& targets = start.evacuation.migrate_to;
     if (targets && std::find(targets->begin(), targets->end(), node) != targets->end())
-      throw PlainFailure(prefix + "invalid --migrate-to, the evacuated node itself: " + rb::erl_atom_list({node}));
+      throw PlainFailure(prefix + rb::migrate_to_self_error(node));
     auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/evacuation/start",
                      evacuation_body(start.evacuation, sc.given));
     if (a.refused) {
@@ -606,8 +392,9 @@ void run_plan(Api& api, const StartCommand& sc) {
   auto a = api.call_v4("POST", kApi + "/" + path_segment(node) + "/plan",
                    rebalance_body(start.rebalance, sc.given));
   if (a.refused) refused(api, sc, prefix, *a.refused);
-  if (!a.doc.contains("data")) throw Failure("unexpected answer from " + kApi + "/{node}/plan");
-  std::cout << plan_text(a.doc["data"]);
+  const std::string what = kApi + "/{node}/plan";
+  if (!a.doc.contains("data")) throw Failure("unexpected answer from " + what);
+  std::cout << expect_text(rb::plan_text(a.doc["data"]), what);
 }
 
 // A local evacuation first, else the rebalance coordinated here.
@@ -626,26 +413,18 @@ void run_stop(Api& api) {
 
 void run_node_status(Api& api, const std::optional<std::string>& node) {
   if (!node) {
-    std::cout << node_status_text(get_object(api, kApi + "/status"), kApi + "/status");
+    std::cout << expect_text(rb::node_status_text(get_object(api, kApi + "/status")), kApi + "/status");
     return;
   }
   const std::string path = kApi + "/" + path_segment(*node) + "/status";
   auto a = api.call_v4("GET", path, std::nullopt);
   if (a.refused) {
-    const std::string& m = *a.refused;
-    if (m.starts_with("invalid node")) {
-      // A member that is down is known but not running: EMQX's RPC says nodedown.
-      auto view = cluster_view(api);
-      if (view.is_member(*node) && !view.is_available(*node))
-        throw PlainFailure("Error detecting rebalance status: {badrpc,nodedown}");
-      throw PlainFailure("Node status error: invalid node");
-    }
-    if (m.starts_with("Error communicating with node"))
-      throw PlainFailure(std::string("Error detecting rebalance status: ") +
-                         (m.find("no answer in time") != std::string::npos ? "{badrpc,timeout}" : "{badrpc,nodedown}"));
-    throw PlainFailure("Node status error: " + m);
+    throw PlainFailure(rb::node_status_refusal(*a.refused, [&api, &node] {
+      const auto view = cluster_view(api);
+      return view.is_member(*node) && !view.is_available(*node);
+    }));
   }
-  std::cout << node_status_text(a.doc, path);
+  std::cout << expect_text(rb::node_status_text(a.doc), path);
 }
 
 const char* kStartHelp =
@@ -732,14 +511,13 @@ void add_rebalance_commands(CLI::App& app, Context& ctx) {
   auto* status = group->add_subcommand("status", "every evacuation and rebalance of the cluster");
   status->callback([&ctx] {
     ctx.action = [](Api& api) {
-      const json g = get_object(api, kApi + "/global_status");
-      std::cout << global_status_text(g);
-      const auto unreachable = string_list(g, "unreachable", (kApi + "/global_status").c_str());
+      const std::string path = kApi + "/global_status";
+      const json g = get_object(api, path);
+      std::cout << expect_text(rb::global_status_text(g), path);
+      const auto unreachable = string_list(g, "unreachable", path.c_str());
       if (!unreachable.empty()) {
-        std::vector<std::string> atoms;
-        for (const auto& n : unreachable) atoms.push_back(rb::erl_atom(n));
         std::cout.flush();
-        std::cerr << "Warning: no answer from " << erl_list(atoms, 24) << "\n";
+        std::cerr << rb::no_answer_warning(unreachable) << "\n";
       }
     };
   });
@@ -750,10 +528,7 @@ void add_rebalance_commands(CLI::App& app, Context& ctx) {
   ev_status->callback([&ctx] {
     ctx.action = [](Api& api) {
       const std::string path = "/api/v4/node_eviction/status";
-      const json s = get_object(api, path);
-      const std::string st = s.contains("status") && s["status"].is_string() ? s["status"].get<std::string>() : "";
-      if (st != "enabled" && st != "disabled") throw Failure("unexpected answer from " + path);
-      std::cout << "Eviction status: " << st << "\n";
+      std::cout << expect_text(rb::eviction_status_line(get_object(api, path)), path) << "\n";
     };
   });
 }
