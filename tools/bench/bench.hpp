@@ -1,5 +1,6 @@
-// The load generator: worker threads (one io_context each, connections pinned for life) driven by
-// a control loop on the main thread that runs the phases, prints progress and the summary.
+// tidemq_bench's MQTT scenarios behind one entry point: conn / pub / sub / pubsub run on the load
+// engine (load_run.hpp), takeover on its own (scenario_takeover.hpp); fleet is separate
+// (scenario_fleet.hpp). Also the Ctrl-C flag every scenario watches.
 #pragma once
 
 #include <atomic>
@@ -11,7 +12,7 @@ namespace tidemq::bench {
 // Set by SIGINT/SIGTERM: ends the run early (a summary is still printed).
 extern std::atomic<bool> g_interrupted;
 
-// Runs one benchmark; returns the process exit code (0 ok, 1 errors).
+// Runs one benchmark (opt.mode); returns the process exit code (0 ok, 1 errors, 2 bad addresses).
 int run_bench(const Options& opt);
 
 }  // namespace tidemq::bench

@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 
 #include "bench.hpp"
-#include "fleet.hpp"
+#include "scenario_fleet.hpp"
 #include "options.hpp"
 #include "payload.hpp"
 

@@ -1,7 +1,7 @@
-#include "fleet.hpp"
-
-#include <netinet/in.h>
-#include <sys/socket.h>
+// tidemq_bench fleet: MQTT 5 devices with persistent sessions on several nodes, all on one io_context;
+// evicted ones reconnect like devices behind a load balancer (the Server Reference, else another
+// node). One JSON status line per --report-interval, for tools/bench/time_to_balance.py.
+#include "scenario_fleet.hpp"
 
 #include <array>
 #include <boost/asio.hpp>
@@ -19,14 +19,11 @@
 
 #include <fmt/format.h>
 
+#include "addresses.hpp"
 #include "bench.hpp"
 #include "histogram.hpp"
 #include "tidemq/mqtt/codec.hpp"
 #include "tidemq/mqtt/reason_codes.hpp"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 namespace tidemq::bench {
 
@@ -323,8 +320,7 @@ void Client::connect_to(std::size_t node) {
   error_code ec;
   sock_.open(ep.protocol(), ec);
   if (!ec && !f_.src.empty()) {
-    int one = 1;  // the port is chosen at connect time, per destination: more than 28k sockets per source
-    ::setsockopt(sock_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    bind_address_no_port(sock_.native_handle());
     sock_.bind(tcp::endpoint(f_.src[src_ % f_.src.size()], 0), ec);
   }
   if (!ec) sock_.set_option(tcp::no_delay(true), ec);
