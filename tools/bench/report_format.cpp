@@ -1,9 +1,11 @@
-// Formatting shared by the summaries (fmt, fixed decimals: the scripts read them).
+// Formatting shared by the summaries: fmt for the fixed-decimal numbers the scripts read, nlohmann
+// for escaping strings.
 #include "report_format.hpp"
 
 #include <fstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace tidemq::bench {
 
@@ -23,18 +25,8 @@ void print_errors(const ErrorCounts& errors) {
 }
 
 std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
+  // Invalid UTF-8 (a broker's reason string, say) becomes U+FFFD instead of an exception.
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void json_percentiles(std::string& j, const char* name, const PercentileSet& p) {

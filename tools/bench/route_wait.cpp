@@ -1,49 +1,22 @@
-// --wait-routes: a minimal HTTP GET of the admin API and looking for the filters in the answer.
+// --wait-routes: the URL, the admin API request (tidemq_ctl's HTTP client) and reading the routes
+// out of the JSON answer.
 #include "route_wait.hpp"
 
-#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "clock.hpp"
-#include "report_format.hpp"
 
 namespace tidemq::bench {
 
 namespace {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using boost::system::error_code;
-
+constexpr auto kRequestTimeout = std::chrono::seconds(2);
 constexpr std::uint64_t kPollInterval = 50 * kMs;
-
-std::string base64(std::string_view in) {
-  static constexpr char kTab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const std::uint32_t v = (static_cast<std::uint8_t>(in[i]) << 16) | (static_cast<std::uint8_t>(in[i + 1]) << 8) |
-                            static_cast<std::uint8_t>(in[i + 2]);
-    out += {kTab[v >> 18], kTab[(v >> 12) & 63], kTab[(v >> 6) & 63], kTab[v & 63]};
-  }
-  if (i + 1 == in.size()) {
-    const std::uint32_t v = static_cast<std::uint8_t>(in[i]) << 16;
-    out += {kTab[v >> 18], kTab[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == in.size()) {
-    const std::uint32_t v = (static_cast<std::uint8_t>(in[i]) << 16) | (static_cast<std::uint8_t>(in[i + 1]) << 8);
-    out += {kTab[v >> 18], kTab[(v >> 12) & 63], kTab[(v >> 6) & 63], '='};
-  }
-  return out;
-}
 
 // http://user:secret@host → http://user:***@host
 std::string redact(const std::string& url) {
@@ -54,115 +27,89 @@ std::string redact(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-// A minimal HTTP/1.1 GET (plain http only, "Connection: close", user:password@ → basic auth).
-// Fills `body` on a 2xx answer; bounded by a 2 s timeout.
-bool http_get(const std::string& url, std::string& body, std::string& err, int& status) {
-  status = 0;
-  std::string rest = url;
-  if (rest.rfind("http://", 0) != 0) {
-    err = "only http:// URLs";
-    return false;
-  }
-  rest = rest.substr(7);
+// Splits http://[user:password@]host[:port][/path] into the target and the path (default "/");
+// returns "" or why the URL cannot be used.
+std::string parse_url(const std::string& url, ctl::Target& target, std::string& path) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0) return "only http:// URLs";
+  const std::string rest = url.substr(kScheme.size());
   const std::size_t slash = rest.find('/');
-  std::string authority = rest.substr(0, slash), path = slash == std::string::npos ? "/" : rest.substr(slash);
-  std::string auth;
+  std::string authority = rest.substr(0, slash);
+  path = slash == std::string::npos ? "/" : rest.substr(slash);
+  target.base_path.clear();
+  target.authenticate = false;
   if (auto at = authority.rfind('@'); at != std::string::npos) {
-    auth = base64(authority.substr(0, at));
+    const std::string userinfo = authority.substr(0, at);
+    const std::size_t colon = userinfo.find(':');
+    target.user = userinfo.substr(0, colon);
+    target.password = colon == std::string::npos ? "" : userinfo.substr(colon + 1);
+    target.authenticate = true;
     authority = authority.substr(at + 1);
   }
   std::string host = authority, port = "80";
-  if (auto colon = authority.rfind(':'); colon != std::string::npos) {
+  if (auto colon = authority.rfind(':'); colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
   }
-  try {
-    asio::io_context ioc;
-    tcp::socket sock(ioc);
-    tcp::resolver r(ioc);
-    std::string req = fmt::format("GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", path, authority);
-    if (!auth.empty()) req += "Authorization: Basic " + auth + "\r\n";
-    req += "\r\n";
-    std::string resp;
-    error_code result = asio::error::timed_out;
-    bool finished = false;
-    asio::async_connect(sock, r.resolve(host, port), [&](const error_code& ec, const tcp::endpoint&) {
-      if (ec) {
-        result = ec;
-        finished = true;
-        return;
-      }
-      asio::async_write(sock, asio::buffer(req), [&](const error_code& ec2, std::size_t) {
-        if (ec2) {
-          result = ec2;
-          finished = true;
-          return;
-        }
-        asio::async_read(sock, asio::dynamic_buffer(resp), [&](const error_code& ec3, std::size_t) {
-          result = ec3 == asio::error::eof ? error_code{} : ec3;
-          finished = true;
-        });
-      });
-    });
-    ioc.run_for(std::chrono::seconds(2));
-    if (!finished) {
-      err = fmt::format("GET {}: timeout", redact(url));
-      return false;
-    }
-    if (result) {
-      err = fmt::format("GET {}: {}", redact(url), result.message());
-      return false;
-    }
-    const std::size_t sp = resp.find(' ');
-    const std::size_t hdr_end = resp.find("\r\n\r\n");
-    if (sp == std::string::npos || hdr_end == std::string::npos) {
-      err = fmt::format("GET {}: not an HTTP answer", redact(url));
-      return false;
-    }
-    status = std::atoi(resp.c_str() + sp + 1);
-    if (status < 200 || status > 299) {
-      err = fmt::format("GET {}: HTTP {}", redact(url), status);
-      return false;
-    }
-    body = resp.substr(hdr_end + 4);  // chunked framing, if any, does not hide a "topic":"..." match
-    return true;
-  } catch (const std::exception& e) {
-    err = fmt::format("GET {}: {}", redact(url), e.what());
-    return false;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), target.port);
+  if (ec != std::errc() || end != port.data() + port.size()) return fmt::format("bad port '{}'", port);
+  target.host = host;
+  return {};
+}
+
+// Every "topic" string in the document, at any depth.
+void collect_topics(const nlohmann::json& doc, std::set<std::string>& out) {
+  if (doc.is_object()) {
+    if (auto it = doc.find("topic"); it != doc.end() && it->is_string()) out.insert(it->get<std::string>());
+    for (const auto& v : doc) collect_topics(v, out);
+  } else if (doc.is_array()) {
+    for (const auto& v : doc) collect_topics(v, out);
   }
 }
 
 }  // namespace
 
 RouteWait::RouteWait(std::string url, const std::vector<ConnSpec>& subs) : url_(std::move(url)) {
-  for (const auto& sp : subs) needles_.push_back("\"topic\":" + json_string(sp.topic));
-  std::sort(needles_.begin(), needles_.end());
-  needles_.erase(std::unique(needles_.begin(), needles_.end()), needles_.end());
-  missing_ = needles_.size();
+  url_error_ = parse_url(url_, target_, path_);
+  for (const auto& s : subs) filters_.insert(s.topic);
+  missing_ = filters_.size();
 }
 
 bool RouteWait::poll() {
   const std::uint64_t now = now_ns();
   if (now - last_poll_ < kPollInterval) return false;
   last_poll_ = now;
-  std::string body;
-  int status = 0;
-  if (!http_get(url_, body, err_, status)) {
-    return status == 401 || status == 403 || status == 404 || status == 429;
+  if (!url_error_.empty()) {
+    err_ = url_error_;
+    return false;
+  }
+  ctl::HttpResult r;
+  try {
+    r = ctl::http_request(target_, "GET", path_, std::nullopt, kRequestTimeout, "tidemq_bench");
+  } catch (const ctl::HttpFailure& e) {
+    err_ = fmt::format("GET {}: {}", redact(url_), e.reason());
+    return false;
+  }
+  if (r.status < 200 || r.status > 299) {
+    err_ = fmt::format("GET {}: HTTP {}", redact(url_), r.status);
+    return r.status == 401 || r.status == 403 || r.status == 404 || r.status == 429;
   }
   err_.clear();
+  std::set<std::string> routed;
+  collect_topics(nlohmann::json::parse(r.body, nullptr, false), routed);  // not JSON: nothing routed
   missing_ = 0;
-  for (const auto& n : needles_)
-    if (body.find(n) == std::string::npos) ++missing_;
+  for (const auto& f : filters_)
+    if (!routed.contains(f)) ++missing_;
   return missing_ == 0;
 }
 
 void RouteWait::report(double waited_ms, bool quiet) const {
   if (missing_)
     fmt::print(stderr, "tidemq_bench: warning: {} of {} subscriber filters not in {} after {:.0f} ms{}{}\n", missing_,
-               needles_.size(), redact(url_), waited_ms, err_.empty() ? "" : ": ", err_);
+               filters_.size(), redact(url_), waited_ms, err_.empty() ? "" : ": ", err_);
   else if (!quiet)
-    fmt::print("routes: all {} subscriber filters visible after {:.0f} ms\n", needles_.size(), waited_ms);
+    fmt::print("routes: all {} subscriber filters visible after {:.0f} ms\n", filters_.size(), waited_ms);
 }
 
 }  // namespace tidemq::bench

@@ -5,16 +5,18 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "ctl/http_client.hpp"
 #include "load_plan.hpp"
 
 namespace tidemq::bench {
 
 class RouteWait {
  public:
-  // `url`: http://[user:password@]host[:port][/path]
+  // `url`: http://[user:password@]host[:port][/path]; without user:password no credentials are sent.
   RouteWait(std::string url, const std::vector<ConnSpec>& subs);
 
   // Polls unless the last poll is less than 50 ms ago. True when every filter is routed, or when
@@ -29,11 +31,14 @@ class RouteWait {
   void report(double waited_ms, bool quiet) const;
 
  private:
-  std::string url_;                  // as given; messages show it with the password redacted
-  std::vector<std::string> needles_;  // "topic":"<filter>", one per distinct filter
+  std::string url_;        // as given; messages show it with the password redacted
+  ctl::Target target_;
+  std::string path_;
+  std::string url_error_;  // the URL cannot be used: every poll fails with this
+  std::set<std::string> filters_;
   std::size_t missing_;
   std::uint64_t last_poll_ = 0;
-  std::string err_;                  // why the last poll failed
+  std::string err_;        // why the last poll failed
 };
 
 }  // namespace tidemq::bench
