@@ -9,7 +9,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/builtin_plugins.hpp"
 #include "app/config.hpp"
+#include "app/plugin_host.hpp"
 #include "app/node.hpp"
 
 extern char** environ;
@@ -44,8 +46,9 @@ int main(int argc, char** argv) {
   }
 
   tidemq::app::Config config;
+  auto plugins = tidemq::app::make_builtin_plugins();
   try {
-    config = tidemq::app::load_config(config_path, sets, environ);
+    config = tidemq::app::load_config(config_path, sets, environ, tidemq::app::plugin_config_keys(plugins));
   } catch (const tidemq::app::ConfigError& e) {
     std::cerr << "tidemq: configuration error: " << e.what() << "\n";
     return 2;
@@ -58,7 +61,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("tidemq {} starting as {} (config {})", TIDEMQ_VERSION, config.node_name, config.source);
   try {
-    tidemq::app::Node node(std::move(config));
+    tidemq::app::Node node(std::move(config), std::move(plugins));
     return node.run();
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());

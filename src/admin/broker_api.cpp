@@ -159,9 +159,6 @@ HttpResponse publish_handler(core::Broker& broker, const HttpRequest& r) {
 void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, NodeInfo node,
                          BrokerApiOptions options) {
   auto& reg = broker.registry();
-  router.add("GET", "/api/v4/nodes", [&broker, node](const HttpRequest&, const Params&) {
-    return v4_ok(json::array({node_entry_json(broker, node)}));
-  });
   router.add("GET", "/api/v4/stats", [&broker, node](const HttpRequest&, const Params&) {
     return v4_ok(json::array({stats_json(broker, node)}));
   });
@@ -176,17 +173,6 @@ void register_broker_api(Router& router, core::Broker& broker, AdminAuth& auth, 
     for (const auto& c : list) data.push_back(client_json(c, node.node_name));
     json out{{"code", 0}, {"data", data}, {"meta", meta(*page, reg.session_count(), hasnext)}};
     return json_response(200, out);
-  });
-  router.add("GET", "/api/v4/clients/{clientid}", [&reg, node](const HttpRequest&, const Params& p) {
-    auto info = reg.info(p.at("clientid"));
-    json data = json::array();
-    if (info) data.push_back(client_json(*info, node.node_name));
-    return v4_ok(data);
-  });
-  router.add("DELETE", "/api/v4/clients/{clientid}", [&reg](const HttpRequest&, const Params& p) {
-    // Kick: disconnect the client (DISCONNECT 0x98 for MQTT 5) and end its session.
-    if (!reg.discard_session(p.at("clientid"))) return v4_error(404, "client not found");
-    return json_response(200, {{"code", 0}});
   });
   router.add("GET", "/api/v4/subscriptions", [&reg, node](const HttpRequest& r, const Params&) {
     HttpResponse err;

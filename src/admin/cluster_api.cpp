@@ -14,7 +14,7 @@ json stopped_entry(const std::string& name) { return json{{"node", name}, {"node
 
 // Collects one answer per member (in member order) and replies once all have answered.
 void gather_nodes(cluster::Cluster& cluster, core::Broker& broker, const NodeInfo& node,
-                  std::vector<cluster::Cluster::Member> members, std::function<void(json)> done) {
+                  std::vector<cluster::Member> members, std::function<void(json)> done) {
   struct State {
     json entries;
     std::size_t remaining;
@@ -40,7 +40,7 @@ void gather_nodes(cluster::Cluster& cluster, core::Broker& broker, const NodeInf
   }
 }
 
-std::optional<cluster::Cluster::Member> find_member(cluster::Cluster& cluster, const std::string& name) {
+std::optional<cluster::Member> find_member(cluster::Cluster& cluster, const std::string& name) {
   for (auto& m : cluster.members())
     if (m.name == name) return m;
   return std::nullopt;
@@ -93,10 +93,12 @@ void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broke
       return reply(v4_error(400, "'node' (string, the target node name) is required"));
     const std::string target = body["node"].get<std::string>();
     if (!find_member(cluster, target)) return reply(v4_error(404, "node not found: " + target));
-    cluster.migrate_sessions({p.at("clientid")}, target, [reply](cluster::Cluster::MigrationFailures failed) {
+    cluster.migrate_sessions({p.at("clientid")}, target, [reply](cluster::MigrationFailures failed) {
       if (failed.empty()) return reply(json_response(200, {{"code", 0}}));
       const std::string& error = failed.front().second;
-      const int status = error.starts_with("no session") ? 404 : error.find("connected") != std::string::npos ? 409 : 502;
+      const int status = error.starts_with("no session")                                                ? 404
+                         : error.find("connected") != std::string::npos || error == cluster::Cluster::kClusteringOff ? 409
+                                                                                                                    : 502;
       reply(v4_error(status, error));
     });
   });
@@ -117,36 +119,13 @@ void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broke
     cluster.join(body["node"].get<std::string>(), [reply](std::string error) {
       if (error.empty()) return reply(json_response(200, {{"code", 0}}));
       const bool bad_input = error.starts_with("bad node name") || error.starts_with("cannot join this node");
-      reply(v4_error(bad_input ? 400 : 502, error));
+      reply(v4_error(bad_input ? 400 : error == cluster::Cluster::kClusteringOff ? 409 : 502, error));
     });
   });
   router.add("POST", "/api/v4/cluster/leave", [&cluster](const HttpRequest&, const Params&) {
-    cluster.leave();
+    if (auto error = cluster.leave(); !error.empty()) return v4_error(409, error);
     return json_response(200, {{"code", 0}});
   });
-}
-
-void register_standalone_cluster_api(Router& router, core::Broker& broker, NodeInfo node) {
-  const std::string self = node.node_name;
-  router.add("GET", "/api/v4/nodes/{node}", [&broker, node](const HttpRequest&, const Params& p) {
-    if (p.at("node") != node.node_name) return v4_error(404, "node not found: " + p.at("node"));
-    return v4_ok(node_entry_json(broker, node));
-  });
-  router.add("GET", "/api/v4/nodes/{node}/stats", [&broker, node](const HttpRequest&, const Params& p) {
-    if (p.at("node") != node.node_name) return v4_error(404, "node not found: " + p.at("node"));
-    return v4_ok(stats_json(broker, node));
-  });
-  router.add("GET", "/api/v4/routes", [&broker, self](const HttpRequest&, const Params&) {
-    json data = json::array();
-    for (auto& [filter, nodes] : broker.router().routes()) data.push_back({{"topic", filter}, {"node", self}});
-    return v4_ok(data);
-  });
-  router.add("GET", "/api/v4/cluster", [self](const HttpRequest&, const Params&) {
-    return v4_ok({{"running_nodes", json::array({self})}, {"stopped_nodes", json::array()}});
-  });
-  const char* off = "clustering is off on this node: set a secret cluster.cookie (see conf/tidemq.conf)";
-  router.add("POST", "/api/v4/cluster/join", [off](const HttpRequest&, const Params&) { return v4_error(409, off); });
-  router.add("POST", "/api/v4/cluster/leave", [off](const HttpRequest&, const Params&) { return v4_error(409, off); });
 }
 
 }  // namespace tidemq::admin

@@ -123,9 +123,13 @@ bool matches_pattern(std::string_view pattern, std::string_view key) {
   }
 }
 
-const KeySpec* find_spec(std::string_view key) {
+// A documented key, or one the built-in plugins declared (`plugin_keys`, when given).
+const KeySpec* find_spec(std::string_view key, const std::vector<KeySpec>* plugin_keys = nullptr) {
   for (const auto& s : config_keys())
     if (matches_pattern(s.name, key)) return &s;
+  if (plugin_keys)
+    for (const auto& s : *plugin_keys)
+      if (s.name == key) return &s;
   return nullptr;
 }
 
@@ -253,7 +257,7 @@ std::vector<AclRuleConfig> parse_rules(const toml::node& node, const std::string
   return rules;
 }
 
-void flatten(const toml::table& table, const std::string& prefix, const std::string& file,
+void flatten(const toml::table& table, const std::string& prefix, const std::string& file, const std::vector<KeySpec>& plugin_keys,
              std::map<std::string, Setting>& out, std::vector<AclRuleConfig>& rules) {
   for (const auto& [k, node] : table) {
     std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
@@ -264,18 +268,18 @@ void flatten(const toml::table& table, const std::string& prefix, const std::str
       continue;
     }
     if (const auto* sub = node.as_table()) {
-      flatten(*sub, key, file, out, rules);
+      flatten(*sub, key, file, plugin_keys, out, rules);
       continue;
     }
-    const KeySpec* spec = find_spec(key);
+    const KeySpec* spec = find_spec(key, &plugin_keys);
     if (!spec) throw ConfigError(fmt::format("unknown key '{}' ({})", key, origin));
     out[key] = Setting{spec, convert(node, *spec, key, origin), origin};
   }
 }
 
-void apply_text(std::map<std::string, Setting>& settings, const std::string& key, std::string_view text,
-                const std::string& origin) {
-  const KeySpec* spec = find_spec(key);
+void apply_text(std::map<std::string, Setting>& settings, const std::vector<KeySpec>& plugin_keys, const std::string& key,
+                std::string_view text, const std::string& origin) {
+  const KeySpec* spec = find_spec(key, &plugin_keys);
   if (!spec) throw ConfigError(fmt::format("unknown key '{}' ({})", key, origin));
   settings[key] = Setting{spec, convert_text(text, *spec, key, origin), origin};
 }
@@ -394,9 +398,27 @@ cluster::ClusterSettings parse_cluster(const Reader& r, const Config& c) {
   return cs;
 }
 
+// Each plugin's section: every key it declared ("plugins.<plugin>.<key>"), set or default.
+std::map<std::string, nlohmann::json> plugin_sections(const std::map<std::string, Setting>& settings,
+                                                      const std::vector<KeySpec>& plugin_keys) {
+  std::map<std::string, nlohmann::json> sections;
+  for (const auto& spec : plugin_keys) {
+    const std::string_view rest = std::string_view(spec.name).substr(std::string_view("plugins.").size());
+    const std::string plugin(rest.substr(0, rest.find('.')));
+    const std::string key(rest.substr(rest.find('.') + 1));
+    auto it = settings.find(spec.name);
+    const Value v = it != settings.end() ? it->second.value : convert_text(spec.default_value, spec, spec.name, "default");
+    auto& section = sections[plugin];
+    if (section.is_null()) section = nlohmann::json::object();
+    std::visit([&](const auto& x) { section[key] = x; }, v);
+  }
+  return sections;
+}
+
 }  // namespace
 
-Config load_config(const std::string& path, const std::vector<std::string>& sets, char** env) {
+Config load_config(const std::string& path, const std::vector<std::string>& sets, char** env,
+                   const std::vector<KeySpec>& plugin_keys) {
   std::map<std::string, Setting> settings;
   toml::table parsed;
   try {
@@ -405,7 +427,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
     throw ConfigError(fmt::format("{} line {}: {}", path, err.source().begin.line, err.description()));
   }
   std::vector<AclRuleConfig> rules;
-  flatten(parsed, "", path, settings, rules);
+  flatten(parsed, "", path, plugin_keys, settings, rules);
 
   for (char** e = env; e && *e; ++e) {
     std::string_view var(*e);
@@ -423,12 +445,12 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
         key += static_cast<char>(std::tolower(static_cast<unsigned char>(rest[i])));
       }
     }
-    apply_text(settings, key, var.substr(eq + 1), fmt::format("environment variable {}", name));
+    apply_text(settings, plugin_keys, key, var.substr(eq + 1), fmt::format("environment variable {}", name));
   }
   for (const auto& s : sets) {
     auto eq = s.find('=');
     if (eq == std::string::npos || eq == 0) throw ConfigError(fmt::format("--set '{}': expected key=value", s));
-    apply_text(settings, s.substr(0, eq), std::string_view(s).substr(eq + 1), fmt::format("--set {}", s));
+    apply_text(settings, plugin_keys, s.substr(0, eq), std::string_view(s).substr(eq + 1), fmt::format("--set {}", s));
   }
 
   Reader r{settings};
@@ -554,6 +576,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& sets
                                   "error, critical, off",
                                   r.origin("log.level")));
   if (auto f = r.string("log.file"); !f.empty()) c.log_file = f;
+  c.plugins = plugin_sections(settings, plugin_keys);
   return c;
 }
 

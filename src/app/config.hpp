@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cluster/cluster_settings.hpp"
 #include "core/broker_settings.hpp"
 #include "net/listener_limits.hpp"
@@ -97,20 +99,24 @@ struct Config {
   std::optional<std::string> log_file;
   std::string source;  // the config file's path
   std::vector<std::string> notices;  // to log at startup (keys that are accepted but no longer used)
+  // plugins.<name>.*: each built-in plugin's section, every key it declared with its value.
+  std::map<std::string, nlohmann::json> plugins;
 };
 
 // One documented key: its name (a '*' stands for one user-chosen level), type and default.
 struct KeySpec {
   enum class Type { string, integer, boolean, string_array };
-  const char* name;
+  std::string name;
   Type type;
-  const char* default_value;  // as written in the config file
+  std::string default_value;  // as written in the config file
   std::int64_t min = 0;
   std::int64_t max = 0;
 };
 const std::vector<KeySpec>& config_keys();
 
-// Throws ConfigError. `env` is a null-terminated environ-style array (may be null).
-Config load_config(const std::string& path, const std::vector<std::string>& sets, char** env);
+// Throws ConfigError. `env` is a null-terminated environ-style array (may be null). `plugin_keys`:
+// the keys the built-in plugins declare, full names ("plugins.<plugin>.<key>", no '*').
+Config load_config(const std::string& path, const std::vector<std::string>& sets, char** env,
+                   const std::vector<KeySpec>& plugin_keys = {});
 
 }  // namespace tidemq::app

@@ -16,7 +16,6 @@
 #include "auth/auth_module.hpp"
 #include "app/plugin_host.hpp"
 #include "cluster/cluster.hpp"
-#include "rebalance/rebalance_plugin.hpp"
 #include "core/broker.hpp"
 #include "net/connection_tracker.hpp"
 #include "net/listener.hpp"
@@ -51,16 +50,18 @@ struct Node::Impl {
   admin::Router admin_routes;
   std::vector<std::unique_ptr<admin::HttpServer>> admin_servers;
   std::unique_ptr<auth::AuthModule> auth;  // MQTT authentication and ACL hooks
-  std::unique_ptr<cluster::Cluster> cluster;  // null when clustering is off
+  std::unique_ptr<cluster::Cluster> cluster;  // with clustering off, a cluster of one
+  std::vector<std::unique_ptr<plugin::Plugin>> builtin_plugins;  // until the PluginHost takes them
   std::unique_ptr<PluginHost> plugins;
 
-  explicit Impl(Config c)
+  Impl(Config c, std::vector<std::unique_ptr<plugin::Plugin>> p)
       : config(std::move(c)),
         broker(config.mqtt, clock),
         pool(config.io_threads),
         sweep_timer(pool.control()),
         shutdown_timer(pool.control()),
-        signals(pool.control(), SIGINT, SIGTERM) {}
+        signals(pool.control(), SIGINT, SIGTERM),
+        builtin_plugins(std::move(p)) {}
 
   void schedule_sweep() {
     sweep_timer.expires_after(kSweepInterval);
@@ -100,7 +101,8 @@ struct Node::Impl {
   }
 };
 
-Node::Node(Config config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Node::Node(Config config, std::vector<std::unique_ptr<plugin::Plugin>> plugins)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(plugins))) {}
 Node::~Node() = default;
 
 namespace {
@@ -144,15 +146,12 @@ bool Node::start_admin() {
                  mg.default_user);
   admin::register_user_api(n.admin_routes, n.auth ? n.auth->users() : nullptr);
   const admin::NodeInfo info{n.config.node_name, TIDEMQ_VERSION, n.clock.now()};
-  if (n.cluster)
-    admin::register_cluster_api(n.admin_routes, *n.cluster, n.broker, info);
-  else
-    admin::register_standalone_cluster_api(n.admin_routes, n.broker, info);
+  admin::register_cluster_api(n.admin_routes, *n.cluster, n.broker, info);
   admin::BrokerApiOptions api_options{mg.metrics_auth, nullptr};
   api_options.extra_metrics = [&n] {
     std::string text = render_listener_metrics(n.listeners, n.stream_listeners, n.admin_servers);
-    if (n.cluster) text += n.cluster->render_metrics();
-    if (n.plugins) text += n.plugins->render_metrics();
+    text += n.cluster->render_metrics();
+    text += n.plugins->render_metrics();
     return text;
   };
   admin::register_broker_api(n.admin_routes, n.broker, *n.admin_auth, info, std::move(api_options));
@@ -187,19 +186,19 @@ bool Node::start_admin() {
 bool Node::start_cluster() {
   Impl& n = *impl_;
   const auto& cs = n.config.cluster;
+  n.cluster = std::make_unique<cluster::Cluster>(cs, n.pool.control(), n.broker);
   if (!cs.enabled) {
     if (!cs.seeds.empty())
       spdlog::warn("refusing to cluster: cluster.cookie is the default cookie; set a secret cluster.cookie on every "
                    "node (or cluster.allow_default_cookie = true); running alone");
     else
       spdlog::info("clustering off (cluster.cookie is the default cookie)");
-    return true;
+    return n.cluster->start();  // a cluster of one: the broker keeps its single-node paths
   }
   if (cs.cookie == cluster::kDefaultCookie)
     spdlog::warn("*** cluster: using the DEFAULT COOKIE (cluster.allow_default_cookie = true); anyone who can reach "
                  "{}:{} can join ***", cs.bind_host, cs.bind_port);
   // The MQTT listeners' real ports (port 0 binds are resolved only when they open) are announced later.
-  n.cluster = std::make_unique<cluster::Cluster>(cs, n.pool.control(), n.broker);
   n.cluster->set_quiescer([&pool = n.pool](std::function<void()> then) { pool.after_data_threads(std::move(then)); });
   if (!n.cluster->start()) return false;
   n.broker.set_cluster(&n.cluster->forwarder(), &n.cluster->locator());
@@ -255,9 +254,11 @@ int Node::run() {
   }
   if (!start_cluster()) return 1;
   // Plugins start before any listener: an evacuation restored from disk refuses the first CONNECT.
-  n.plugins = std::make_unique<PluginHost>(n.pool.control(), n.broker, n.cluster.get(), n.admin_routes, n.config.node_name,
-                                           n.config.data_dir);
-  n.plugins->add(rebalance::make_rebalance_plugin());
+  n.plugins = std::make_unique<PluginHost>(n.pool.control(), n.broker, *n.cluster, n.admin_routes, n.config.data_dir);
+  for (auto& p : n.builtin_plugins) {
+    const std::string name(p->name());
+    n.plugins->add(std::move(p), n.config.plugins[name]);
+  }
   if (!n.plugins->start()) return 1;
   for (const auto& lc : n.config.tcp_listeners) {
     auto l = std::make_unique<net::Listener>(lc.name, n.pool, n.broker, n.tracker, std::chrono::seconds(n.config.idle_timeout),

@@ -3,14 +3,17 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "app/config.hpp"
+#include "tidemq/plugin/plugin.hpp"
 
 namespace tidemq::app {
 
 class Node {
  public:
-  explicit Node(Config config);
+  // `plugins`: the built-in plugins (make_builtin_plugins()), whose sections `config` holds.
+  Node(Config config, std::vector<std::unique_ptr<plugin::Plugin>> plugins);
   ~Node();
   // Runs until a stop signal; returns the process exit code.
   int run();

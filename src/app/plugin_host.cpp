@@ -1,5 +1,6 @@
 #include "app/plugin_host.hpp"
 
+#include <deque>
 #include <map>
 
 #include <boost/asio/io_context.hpp>
@@ -42,60 +43,33 @@ struct BrokerServicesImpl final : plugin::BrokerServices {
   }
 };
 
-// Cluster services over the real cluster, or — clustering off — over a cluster of one.
+// Cluster services over the node's cluster (with clustering off, a cluster of one).
 struct ClusterServicesImpl final : plugin::ClusterServices {
-  asio::io_context& ctx;
-  cluster::Cluster* cluster;
-  std::string node_name;
-  std::map<std::string, std::function<void(const Json&, plugin::Done)>> local_methods;  // lone node
+  cluster::Cluster& cluster;
   std::vector<std::pair<std::uint64_t, std::function<void(const std::string&, bool)>>> listeners;
   std::uint64_t next_listener = 1;
 
-  ClusterServicesImpl(asio::io_context& c, cluster::Cluster* cl, std::string name) : ctx(c), cluster(cl), node_name(std::move(name)) {
-    if (cluster)
-      cluster->add_node_listener([this](const std::string& node, bool up) {
-        auto copy = listeners;  // a listener may unregister itself
-        for (auto& [_, l] : copy) l(node, up);
-      });
+  explicit ClusterServicesImpl(cluster::Cluster& cl) : cluster(cl) {
+    cluster.add_node_listener([this](const std::string& node, bool up) {
+      auto copy = listeners;  // a listener may unregister itself
+      for (auto& [_, l] : copy) l(node, up);
+    });
   }
 
-  std::string self() const override { return node_name; }
-  std::vector<plugin::Member> members() const override {
-    std::vector<plugin::Member> out;
-    if (!cluster) return {plugin::Member{node_name, true, true, {}}};
-    for (auto& m : cluster->members()) out.push_back(plugin::Member{m.name, m.running, m.self, m.mqtt_endpoints});
-    return out;
-  }
+  std::string self() const override { return cluster.self(); }
+  std::vector<plugin::Member> members() const override { return cluster.members(); }
   void call(const std::string& node, const std::string& method, Json args, plugin::Done done) override {
-    if (cluster) return cluster->call(node, method, std::move(args), std::move(done));
-    if (node != node_name) return done(std::nullopt, "unknown node " + node);
-    auto it = local_methods.find(method);
-    if (it == local_methods.end()) return done(std::nullopt, "unknown method " + method);
-    asio::post(ctx, [h = it->second, args = std::move(args), done = std::move(done)] { h(args, done); });
+    cluster.call(node, method, std::move(args), std::move(done));
   }
   plugin::Registration register_method(const std::string& method, std::function<void(const Json&, plugin::Done)> handler) override {
-    if (cluster) {
-      cluster->register_async_method(method, std::move(handler));
-      // Undone when the plugin stops: on the control thread, or at teardown once no thread runs.
-      return plugin::Registration([this, method] { cluster->unregister_method(method); });
-    }
-    local_methods[method] = std::move(handler);
-    return plugin::Registration([this, method] { local_methods.erase(method); });
+    cluster.register_async_method(method, std::move(handler));
+    // Undone when the plugin stops: on the control thread, or at teardown once no thread runs.
+    return plugin::Registration([this, method] { cluster.unregister_method(method); });
   }
-  void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node,
-                        std::function<void(MigrationFailures)> done) override {
-    if (!cluster) {
-      MigrationFailures failed;
-      for (auto& id : ids) failed.emplace_back(std::move(id), "clustering is off on this node");
-      return done(std::move(failed));
-    }
-    cluster->migrate_sessions(std::move(ids), node, std::move(done));
+  void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node, cluster::MigrationDone done) override {
+    cluster.migrate_sessions(std::move(ids), node, std::move(done));
   }
-  MigrationAudit migration_audit() const override {
-    if (!cluster) return {};
-    auto a = cluster->migration_audit();
-    return MigrationAudit{a.sessions, a.mismatches, a.messages_lost};
-  }
+  MigrationAudit migration_audit() const override { return cluster.migration_audit(); }
   plugin::Registration on_node_event(std::function<void(const std::string&, bool)> listener) override {
     const std::uint64_t id = next_listener++;
     listeners.emplace_back(id, std::move(listener));
@@ -139,49 +113,90 @@ struct TimersImpl final : plugin::Timers {
   }
 };
 
+KeySpec::Type key_type(plugin::ConfigKey::Type t) {
+  switch (t) {
+    case plugin::ConfigKey::Type::integer: return KeySpec::Type::integer;
+    case plugin::ConfigKey::Type::boolean: return KeySpec::Type::boolean;
+    case plugin::ConfigKey::Type::string_array: return KeySpec::Type::string_array;
+    case plugin::ConfigKey::Type::string: break;
+  }
+  return KeySpec::Type::string;
+}
+
 }  // namespace
 
+std::vector<KeySpec> plugin_config_keys(const std::vector<std::unique_ptr<plugin::Plugin>>& plugins) {
+  std::vector<KeySpec> keys;
+  for (const auto& p : plugins) {
+    const std::string prefix = "plugins." + std::string(p->name()) + ".";
+    keys.push_back(KeySpec{prefix + "enable", KeySpec::Type::boolean, "true"});
+    for (const auto& k : p->config_keys()) {
+      if (k.name.empty() || k.name == "enable" || k.name.find_first_of(".*") != std::string::npos) {
+        spdlog::warn("plugin {}: config key '{}' ignored (one word other than 'enable' expected)", p->name(), k.name);
+        continue;
+      }
+      keys.push_back(KeySpec{prefix + k.name, key_type(k.type), k.default_value, k.min, k.max});
+    }
+  }
+  return keys;
+}
+
 struct PluginHost::Impl {
+  struct Entry {
+    std::unique_ptr<plugin::Plugin> plugin;
+    plugin::Json section;
+    std::unique_ptr<plugin::PluginContext> context;  // while started: the plugin keeps a pointer to it
+  };
   BrokerServicesImpl broker;
   ClusterServicesImpl cluster;
   AdminServicesImpl admin;
   TimersImpl timers;
-  plugin::PluginContext context;
-  std::vector<std::unique_ptr<plugin::Plugin>> plugins;
-  std::vector<plugin::Plugin*> started;
+  plugin::PluginContext context;  // what every plugin's context starts from
+  std::deque<Entry> plugins;  // stable addresses: `started` points into it
+  std::vector<Entry*> started;
 
-  Impl(asio::io_context& ctx, core::Broker& b, cluster::Cluster* cl, admin::Router& routes, std::string name,
-       std::filesystem::path data_dir)
+  Impl(asio::io_context& ctx, core::Broker& b, cluster::Cluster& cl, admin::Router& routes, std::filesystem::path data_dir)
       : broker(b),
-        cluster(ctx, cl, std::move(name)),
+        cluster(cl),
         admin(routes),
         timers(ctx),
         context{broker, cluster, admin, timers, std::move(data_dir), b.clock()} {}
 };
 
-PluginHost::PluginHost(asio::io_context& control, core::Broker& broker, cluster::Cluster* cluster, admin::Router& routes,
-                       std::string node_name, std::filesystem::path data_dir)
-    : impl_(std::make_unique<Impl>(control, broker, cluster, routes, std::move(node_name), std::move(data_dir))) {}
+PluginHost::PluginHost(asio::io_context& control, core::Broker& broker, cluster::Cluster& cluster, admin::Router& routes,
+                       std::filesystem::path data_dir)
+    : impl_(std::make_unique<Impl>(control, broker, cluster, routes, std::move(data_dir))) {}
 
 PluginHost::~PluginHost() { stop(); }
 
-void PluginHost::add(std::unique_ptr<plugin::Plugin> p) { impl_->plugins.push_back(std::move(p)); }
+void PluginHost::add(std::unique_ptr<plugin::Plugin> p, plugin::Json section) {
+  impl_->plugins.push_back(Impl::Entry{std::move(p), std::move(section), nullptr});
+}
 
 bool PluginHost::start() {
-  for (auto& p : impl_->plugins) {
-    std::string error = p->start(impl_->context);
+  for (auto& e : impl_->plugins) {
+    const std::string_view name = e.plugin->name();
+    plugin::Json config = e.section.is_object() ? e.section : plugin::Json::object();
+    if (!config.value("enable", true)) {
+      spdlog::info("plugin {} disabled (plugins.{}.enable = false)", name, name);
+      continue;
+    }
+    config.erase("enable");
+    e.context = std::make_unique<plugin::PluginContext>(impl_->context);
+    e.context->config = std::move(config);
+    std::string error = e.plugin->start(*e.context);
     if (!error.empty()) {
-      spdlog::critical("plugin {}: {}", p->name(), error);
+      spdlog::critical("plugin {}: {}", name, error);
       return false;
     }
-    impl_->started.push_back(p.get());
-    spdlog::info("plugin {} started", p->name());
+    impl_->started.push_back(&e);
+    spdlog::info("plugin {} started", name);
   }
   return true;
 }
 
 void PluginHost::stop() {
-  for (auto it = impl_->started.rbegin(); it != impl_->started.rend(); ++it) (*it)->stop();
+  for (auto it = impl_->started.rbegin(); it != impl_->started.rend(); ++it) (*it)->plugin->stop();
   impl_->started.clear();
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "app/config.hpp"
 #include "tidemq/plugin/plugin.hpp"
 
 namespace boost::asio {
@@ -24,16 +25,20 @@ class Router;
 
 namespace tidemq::app {
 
+// What the config loader checks of `plugins`' sections: plugins.<name>.enable and every key each
+// declared (Plugin::config_keys()); a key that is not one word is left out and logged.
+std::vector<KeySpec> plugin_config_keys(const std::vector<std::unique_ptr<plugin::Plugin>>& plugins);
+
 class PluginHost {
  public:
-  // `cluster` may be null (clustering off: the node is a cluster of one). Plugin routes go into
-  // `routes` at start(), before the admin servers open.
-  PluginHost(boost::asio::io_context& control, core::Broker& broker, cluster::Cluster* cluster, admin::Router& routes,
-             std::string node_name, std::filesystem::path data_dir);
+  // Plugin routes go into `routes` at start(), before the admin servers open.
+  PluginHost(boost::asio::io_context& control, core::Broker& broker, cluster::Cluster& cluster, admin::Router& routes,
+             std::filesystem::path data_dir);
   ~PluginHost();
 
-  void add(std::unique_ptr<plugin::Plugin> p);
-  // Starts every plugin; false (logged) when one fails.
+  // `section`: its plugins.<name> section from the Config (load_config with plugin_config_keys).
+  void add(std::unique_ptr<plugin::Plugin> p, plugin::Json section);
+  // Starts every plugin whose section has enable = true; false (logged) when one fails.
   bool start();
   void stop();
 

@@ -1,4 +1,5 @@
 #include "cluster/cluster.hpp"
+#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -140,6 +141,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
   // ---- startup and shutdown ----------------------------------------------------------------
 
   bool start() {
+    if (!s.enabled) return true;  // a cluster of one: no listener, no peers, no handoff hooks
     if (s.tls) {
       try {
         tls = make_link_tls_context(LinkTlsFiles{s.tls_certfile, s.tls_keyfile, s.tls_cacertfile});
@@ -733,7 +735,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
   void locate(const core::ClientId& id, bool clean_start, std::function<void(core::LocateResult)> done) override {
     asio::post(ctx, [weak = weak_from_this(), id, clean_start, done = std::move(done)]() mutable {
       auto self = weak.lock();
-      if (!self || self->stopped) return done(core::LocateResult{std::uint8_t{0x88}, 0, nullptr});
+      if (!self || self->stopped) return done(core::LocateResult{mqtt::rc::server_unavailable, 0, nullptr});
       self->handoff->connect(id, clean_start, std::move(done));
     });
   }
@@ -858,6 +860,7 @@ struct Cluster::Impl : core::RemoteForwarder, core::SessionLocator, HandoffEnv, 
   // ---- membership operations -------------------------------------------------------------
 
   void join(const std::string& text, std::function<void(std::string)> done) {
+    if (!s.enabled) return done(kClusteringOff);
     auto a = parse_node_address(text);
     if (!a) return done("bad node name '" + text + "': expected name@host[:port]");
     if (a->name == s.node_name) return done("cannot join this node itself");
@@ -892,7 +895,7 @@ void Cluster::stop() { impl_->stop(); }
 const std::string& Cluster::self() const { return impl_->s.node_name; }
 const ClusterSettings& Cluster::settings() const { return impl_->s; }
 
-std::vector<Cluster::Member> Cluster::members() const {
+std::vector<Member> Cluster::members() const {
   std::vector<Member> out{Member{impl_->s.node_name, true, true, impl_->s.mqtt_endpoints}};
   for (const auto& [name, p] : impl_->peers)
     if (p.member) out.push_back(Member{name, p.link != nullptr, false, p.mqtt_endpoints});
@@ -930,7 +933,11 @@ void Cluster::call(const std::string& node, const std::string& method, Json args
 void Cluster::join(const std::string& address, std::function<void(std::string)> done) {
   impl_->join(address, std::move(done));
 }
-void Cluster::leave() { impl_->leave(); }
+std::string Cluster::leave() {
+  if (!impl_->s.enabled) return kClusteringOff;
+  impl_->leave();
+  return "";
+}
 
 void Cluster::add_node_listener(std::function<void(const std::string&, bool)> listener) {
   impl_->node_listeners.push_back(std::move(listener));
@@ -950,6 +957,11 @@ void Cluster::find_client(const std::string& cid, std::function<void(std::string
 }
 
 void Cluster::migrate_sessions(std::vector<std::string> client_ids, const std::string& node, MigrationDone done) {
+  if (!impl_->s.enabled) {
+    MigrationFailures failed;
+    for (auto& id : client_ids) failed.emplace_back(std::move(id), kClusteringOff);
+    return done(std::move(failed));
+  }
   impl_->handoff->migrate(std::move(client_ids), node, std::move(done));
 }
 
@@ -968,6 +980,7 @@ std::vector<std::pair<std::string, std::string>> Cluster::routes() const {
 }
 
 std::string Cluster::render_metrics() const {
+  if (!impl_->s.enabled) return "";  // a cluster of one hands nothing off
   const HandoffStats& h = impl_->handoff->stats();
   util::PrometheusText w;
   auto family = [&](const char* name, const char* help) { w.family(name, "counter", help); };
@@ -1006,7 +1019,7 @@ std::string Cluster::render_metrics() const {
   return w.take();
 }
 
-Cluster::MigrationAudit Cluster::migration_audit() const {
+MigrationAudit Cluster::migration_audit() const {
   return MigrationAudit{impl_->audit.sessions.load(), impl_->audit.mismatches.load(), impl_->audit.messages_lost.load()};
 }
 

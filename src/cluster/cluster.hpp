@@ -3,6 +3,10 @@
 // registry, cross-node session takeover and migration, and a small RPC used by the admin API and
 // plugins. Everything runs on the control thread except forward() and locate(), which data
 // threads call. See docs/cluster.md for the protocol.
+//
+// With clustering off (ClusterSettings::enabled false) a node is a cluster of one: no listener and
+// no peers; it lists itself as the only member, calls to itself work, join, leave and session
+// migration are refused with kClusteringOff. Callers need no separate code for a lone node.
 #pragma once
 
 #include <functional>
@@ -14,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/cluster_settings.hpp"
+#include "tidemq/cluster/types.hpp"
 #include "core/broker.hpp"
 
 namespace boost::asio {
@@ -24,9 +29,11 @@ namespace tidemq::cluster {
 
 class Cluster {
  public:
-  using Json = nlohmann::json;
-  // The result of a call: a value, or an error message.
-  using Done = std::function<void(std::optional<Json> result, std::string error)>;
+  static constexpr const char* kClusteringOff =
+      "clustering is off on this node: set a secret cluster.cookie (see conf/tidemq.conf)";
+
+  using Json = cluster::Json;
+  using Done = cluster::Done;
   using SyncMethod = std::function<Json(const Json& args)>;  // throws std::runtime_error to fail
   using AsyncMethod = std::function<void(const Json& args, Done reply)>;
 
@@ -41,19 +48,13 @@ class Cluster {
   void set_quiescer(std::function<void(std::function<void()>)> quiescer);
 
   // Opens the cluster listener and contacts the seeds and remembered members. False (logged)
-  // when the listener cannot open.
+  // when the listener cannot open. A cluster of one opens nothing.
   bool start();
   void stop();
 
   const std::string& self() const;
   const ClusterSettings& settings() const;
 
-  struct Member {
-    std::string name;
-    bool running = false;
-    bool self = false;
-    std::vector<std::string> mqtt_endpoints;  // "host:port" of its MQTT listeners
-  };
   std::vector<Member> members() const;  // self included, sorted by name
   std::vector<std::string> running_members() const;
 
@@ -69,8 +70,9 @@ class Cluster {
   // ---- membership ----
   // Connects to `address` ("name@host[:port]") and joins its cluster; `done("")` on success.
   void join(const std::string& address, std::function<void(std::string error)> done);
-  // Leaves the cluster: the other members forget this node; it runs alone afterwards.
-  void leave();
+  // Leaves the cluster: the other members forget this node; it runs alone afterwards. Returns an
+  // error (kClusteringOff) for a cluster of one, "" otherwise.
+  std::string leave();
   // Called on the control thread when a member comes up (true) or goes down (false).
   void add_node_listener(std::function<void(const std::string& node, bool up)> listener);
 
@@ -79,15 +81,8 @@ class Cluster {
   void find_client(const std::string& client_id, std::function<void(std::string node, std::string error)> done);
   // Moves offline sessions from this node to `node`, many per request; `done` lists the sessions
   // that did not move, each with why (empty: all moved). A session that failed stays here.
-  using MigrationFailures = std::vector<std::pair<std::string, std::string>>;
-  using MigrationDone = std::function<void(MigrationFailures)>;
   void migrate_sessions(std::vector<std::string> client_ids, const std::string& node, MigrationDone done);
   // Migrations sent from this node, checked message counts before export against after import.
-  struct MigrationAudit {
-    std::uint64_t sessions = 0;
-    std::uint64_t mismatches = 0;
-    std::uint64_t messages_lost = 0;
-  };
   MigrationAudit migration_audit() const;
 
   // Handoff counters in the Prometheus text format (control thread).

@@ -25,6 +25,7 @@
 
 #include "cluster/client_registry.hpp"
 #include "core/broker.hpp"
+#include "tidemq/cluster/types.hpp"
 
 namespace tidemq::cluster {
 
@@ -83,8 +84,8 @@ struct HandoffStats {
 class SessionHandoff {
  public:
   using Json = nlohmann::json;
-  using MigrationFailures = std::vector<std::pair<std::string, std::string>>;
-  using MigrationDone = std::function<void(MigrationFailures)>;
+  using MigrationFailures = cluster::MigrationFailures;
+  using MigrationDone = cluster::MigrationDone;
   // What happened to each migrated session (for the migration audit): message counts before
   // export and right after import.
   using MigrationAuditSink = std::function<void(const core::ClientId&, const std::string& node,

@@ -4,9 +4,10 @@
 // PluginHost. Built afresh for every input, so that an input's effect does not depend on the
 // inputs before it (and a crash replays from its input alone).
 //
-// `clustered`: with a Cluster object that is never started (no listener, no peers, no built-in
-// methods: the cluster of one that clustering on gives until a peer joins); otherwise clustering
-// is off. Everything runs on one io_context, polled by settle(); nothing waits for time to pass.
+// `clustered`: with clustering on, but the Cluster never started (no listener, no peers, no
+// built-in methods: the cluster of one that clustering on gives until a peer joins); otherwise
+// clustering is off (a started cluster of one, as a node without a cookie has). Everything runs
+// on one io_context, polled by settle(); nothing waits for time to pass.
 #pragma once
 
 #include <filesystem>
@@ -42,15 +43,14 @@ class LoneNode {
       : broker(settings(), clock) {
     std::filesystem::remove_all(data_dir);
     std::filesystem::create_directories(data_dir);
-    if (clustered) {
-      cluster::ClusterSettings cs;
-      cs.enabled = true;
-      cs.node_name = kNodeName;
-      cs.bind_host = "127.0.0.1";
-      cs.cookie = kCookie;
-      cs.data_dir = data_dir.string();
-      cluster = std::make_unique<cluster::Cluster>(cs, ctx, broker);
-    }
+    cluster::ClusterSettings cs;
+    cs.enabled = clustered;
+    cs.node_name = kNodeName;
+    cs.bind_host = "127.0.0.1";
+    cs.cookie = kCookie;
+    cs.data_dir = data_dir.string();
+    cluster = std::make_unique<cluster::Cluster>(cs, ctx, broker);
+    if (!clustered) FUZZ_CHECK(cluster->start());
     // An MQTT user file with one user (a hash of one PBKDF2 round: the file is read, not cracked).
     static const std::string kUsers = "fuzzuser:" + util::hash_password("fuzzpass", 1) + "\n";
     const auto users_path = data_dir / "users.txt";
@@ -61,15 +61,12 @@ class LoneNode {
     // The order of Node::start_admin() and Node::run(): user API, cluster API, broker API, plugins.
     admin::register_user_api(routes, users.get());
     const admin::NodeInfo info{kNodeName, "0.0.0-fuzz", clock.now()};
-    if (cluster)
-      admin::register_cluster_api(routes, *cluster, broker, info);
-    else
-      admin::register_standalone_cluster_api(routes, broker, info);
+    admin::register_cluster_api(routes, *cluster, broker, info);
     admin::BrokerApiOptions api_options{true, nullptr};
     api_options.extra_metrics = [this] { return plugins ? plugins->render_metrics() : std::string(); };
     admin::register_broker_api(routes, broker, admin_auth, info, std::move(api_options));
-    plugins = std::make_unique<app::PluginHost>(ctx, broker, cluster.get(), routes, kNodeName, data_dir);
-    plugins->add(rebalance::make_rebalance_plugin());
+    plugins = std::make_unique<app::PluginHost>(ctx, broker, *cluster, routes, data_dir);
+    plugins->add(rebalance::make_rebalance_plugin(), plugin::Json::object());
     FUZZ_CHECK(plugins->start());
     add_clients();
     settle();

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tidemq/cluster/types.hpp"
 #include "tidemq/core/types.hpp"
 #include "tidemq/util/clock.hpp"
 
@@ -61,15 +62,8 @@ struct BrokerServices {
   virtual Registration on_admission(int priority, AdmissionHook hook) = 0;
 };
 
-struct Member {
-  std::string name;
-  bool running = false;
-  bool self = false;
-  std::vector<std::string> mqtt_endpoints;  // "host:port" of its MQTT listeners
-};
-
-// Result of a call: a value, or an error message.
-using Done = std::function<void(std::optional<Json> result, std::string error)>;
+using cluster::Done;
+using cluster::Member;
 
 struct ClusterServices {
   virtual ~ClusterServices() = default;
@@ -81,15 +75,11 @@ struct ClusterServices {
   virtual Registration register_method(const std::string& method, std::function<void(const Json& args, Done reply)> handler) = 0;
   // Moves offline sessions of this node to `node`, many per cluster request; `done` lists those
   // that did not move (client id, why). A session that failed stays on this node.
-  using MigrationFailures = std::vector<std::pair<core::ClientId, std::string>>;
+  using MigrationFailures = cluster::MigrationFailures;
   virtual void migrate_sessions(std::vector<core::ClientId> ids, const std::string& node,
-                                std::function<void(MigrationFailures failed)> done) = 0;
-  // Migration audit of this node (sessions sent, sessions whose message count dropped, messages lost).
-  struct MigrationAudit {
-    std::uint64_t sessions = 0;
-    std::uint64_t mismatches = 0;
-    std::uint64_t messages_lost = 0;
-  };
+                                cluster::MigrationDone done) = 0;
+  // Migration audit of this node.
+  using MigrationAudit = cluster::MigrationAudit;
   virtual MigrationAudit migration_audit() const = 0;
   // A member came up (true) or went down (false).
   virtual Registration on_node_event(std::function<void(const std::string& node, bool up)> listener) = 0;
@@ -123,6 +113,19 @@ struct Timers {
   virtual Registration after(util::Duration delay, std::function<void()> fn) = 0;
 };
 
+// A key of a plugin's own config section, `plugins.<plugin>.<name>`: in the config file, as
+// TIDEMQ_PLUGINS__<PLUGIN>__<NAME> in the environment, or with --set. The node checks every value
+// against its key (type, range) and refuses to start, naming where it came from, on a bad value or
+// on a key that no plugin declared. Every plugin also has `plugins.<plugin>.enable` (default true).
+struct ConfigKey {
+  enum class Type { string, integer, boolean, string_array };
+  std::string name;           // one level: no dots
+  Type type = Type::string;
+  std::string default_value;  // as written in the config file: "\"text\"", "10", "true", "[]"
+  std::int64_t min = 0;       // integers: the allowed range
+  std::int64_t max = 0;
+};
+
 struct PluginContext {
   BrokerServices& broker;
   ClusterServices& cluster;
@@ -130,11 +133,15 @@ struct PluginContext {
   Timers& timers;
   std::filesystem::path data_dir;
   util::Clock& clock;
+  // The plugin's config section: each key it declared (config_keys()) with its value or default,
+  // as a JSON string, integer, boolean or array of strings.
+  Json config = Json::object();
 };
 
 struct Plugin {
   virtual ~Plugin() = default;
-  virtual std::string_view name() const noexcept = 0;
+  virtual std::string_view name() const noexcept = 0;  // also its config section: plugins.<name>
+  virtual std::vector<ConfigKey> config_keys() const { return {}; }
   // Registers hooks, routes and RPC methods; runs before any listener accepts MQTT traffic, so a
   // plugin can refuse connections from the first one (the evacuation restored from disk does).
   // Returns an error message, or "" when started.
