@@ -1,4 +1,5 @@
 #include "cluster/session_handoff.hpp"
+#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -84,7 +85,7 @@ std::size_t snapshot_bytes(const core::SessionSnapshot& snap) {
   return n;
 }
 
-constexpr std::uint8_t kServerUnavailable = 0x88;
+constexpr std::uint8_t kServerUnavailable = mqtt::rc::server_unavailable;
 constexpr int kMaxHops = 8;                                      // forwarding addresses followed per connect
 constexpr std::chrono::seconds kForwardingLife{60};              // how long a node remembers where a session went
 

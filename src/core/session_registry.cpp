@@ -1,4 +1,5 @@
 #include "core/session_registry.hpp"
+#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <algorithm>
 
@@ -107,7 +108,7 @@ AttachResult SessionRegistry::attach(const ClientId& client_id, bool clean_start
     result.session->set_protocol_level(protocol_level);
     connected_.fetch_add(1, std::memory_order_relaxed);
   }
-  if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
+  if (previous) previous->kick(DisconnectInfo{mqtt::rc::session_taken_over, std::nullopt});
   return result;
 }
 
@@ -370,7 +371,7 @@ bool SessionRegistry::discard_session(const ClientId& id) {
     forget_locked(s, *st);
     unsubscribe_all(s.get(), filters);
   }
-  if (owner) owner->kick(DisconnectInfo{0x98, std::nullopt});
+  if (owner) owner->kick(DisconnectInfo{mqtt::rc::administrative_action, std::nullopt});
   return true;
 }
 
@@ -465,7 +466,7 @@ SessionExport SessionRegistry::give_away(const ClientId& id, bool clean_start, D
     }
   }
   if (ended) unsubscribe_all(ended.get(), filters);
-  if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
+  if (previous) previous->kick(DisconnectInfo{mqtt::rc::session_taken_over, std::nullopt});
   return r;
 }
 
@@ -610,7 +611,7 @@ bool SessionRegistry::discard_stale(const ClientId& id, std::uint64_t epoch) {
     forget_locked(s, *st, /*ends=*/false);
   }
   unsubscribe_all(s.get(), filters);
-  if (previous) previous->kick(DisconnectInfo{0x8E, std::nullopt});
+  if (previous) previous->kick(DisconnectInfo{mqtt::rc::session_taken_over, std::nullopt});
   return true;
 }
 

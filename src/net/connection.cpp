@@ -163,6 +163,7 @@ void Connection::close_after_grace() {
 
 void Connection::notify() {
   asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;  // the session may still wake a connection that has closed
     self->channel_.on_notify();
     self->flush();
   });

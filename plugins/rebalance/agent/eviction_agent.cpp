@@ -1,11 +1,12 @@
 #include "rebalance/agent/eviction_agent.hpp"
+#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <atomic>
 
 namespace tidemq::rebalance {
 
 namespace {
-constexpr std::uint8_t kUseAnotherServer = 0x9C;
+constexpr std::uint8_t kUseAnotherServer = mqtt::rc::use_another_server;
 constexpr int kAdmissionPriority = 110;  // after the built-in checks, before others
 }  // namespace
 
