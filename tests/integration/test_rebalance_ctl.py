@@ -124,6 +124,13 @@ def test_evacuation_start_sends_every_option(ctl, fake):
         "migrate_to": [N2], "wait_takeover": 30, "sess_evict_rate": 20})]
 
 
+@pytest.mark.parametrize("policy", ["least_loaded", "static"])
+def test_evacuation_start_sends_the_redirect_policy(ctl, fake, policy):
+    fake.ok("POST", API + "/%s/evacuation/start" % N1)
+    ok(run(ctl, fake, "rebalance", "start", "--evacuation", "--redirect-policy", policy), "Rebalance(evacuation) started\n")
+    assert fake.posts() == [(API + "/%s/evacuation/start" % enc(N1), {"redirect_policy": policy})]
+
+
 @pytest.mark.parametrize("token,line", [
     ("already_started", "Rebalance is already enabled"),
     ("eviction_agent_busy", "Rebalance start error: eviction_agent_busy"),

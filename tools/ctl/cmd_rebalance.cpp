@@ -233,6 +233,7 @@ json evacuation_body(const rb::EvacuationOptions& o, const std::set<std::string>
   if (given.count("--wait-takeover")) b["wait_takeover"] = o.wait_takeover.count();
   if (given.count("--wait-health-check")) b["wait_health_check"] = o.wait_health_check.count();
   if (given.count("--migrate-to") && o.migrate_to) b["migrate_to"] = *o.migrate_to;
+  if (given.count("--redirect-policy")) b["redirect_policy"] = o.redirect_least_loaded ? "least_loaded" : "static";
   return b;
 }
 
