@@ -96,9 +96,12 @@ def test_full_link_refuses_qos1_whole_and_counts_qos0_drops(cluster, make_raw, u
         assert len(refused) == 3, "the link to a stopped node never refused a QoS 1 message (%d accepted)" % len(accepted)
         assert len(accepted) * PAYLOAD_BYTES >= HARD_LIMIT_BYTES, len(accepted)
 
-        # QoS 0 beyond the soft limit: dropped for node 2 (delivered here), and counted.
+        # QoS 0 beyond the soft limit: dropped for node 2 (delivered here), and counted. A QoS 1
+        # publish behind them (refused too) comes back only after the node has handled all five.
         for i in range(5):
             pub.publish(topic, payload(b"q0", i), qos=0)
+        ack = pub.publish_acked(topic, payload(b"sync", 0), qos=1, timeout=30)
+        assert ack.rc == 0x97, ack
         # The HTTP publish API is refused too, with a message.
         status, body = n1.api("POST", "/api/v4/mqtt/publish", {"topic": topic, "qos": 1, "payload": "api"})
         assert status == 503, (status, body)
@@ -109,7 +112,7 @@ def test_full_link_refuses_qos1_whole_and_counts_qos0_drops(cluster, make_raw, u
         assert not before_close, "MQTT 3.1.1 publisher got %r before its connection closed" % before_close
 
         m = metric_values(n1)
-        assert m["tidemq_cluster_forwards_refused_total"] == len(refused) + 2, m["tidemq_cluster_forwards_refused_total"]
+        assert m["tidemq_cluster_forwards_refused_total"] == len(refused) + 3, m["tidemq_cluster_forwards_refused_total"]
         assert m["tidemq_cluster_forwards_dropped_total"] == 5, m["tidemq_cluster_forwards_dropped_total"]
     finally:
         n2.send_signal(signal.SIGCONT)
