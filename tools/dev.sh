@@ -2,9 +2,17 @@
 # tidemq developer entry point (the README's Quick start):
 #   tools/dev.sh run    install what is missing, build, run a node with conf/tidemq.conf (foreground)
 #   tools/dev.sh test   install what is missing, build, run every test: unit, integration, the
-#                       handoff simulation and the chaos test (ctest). With TIDEMQ_TEST_FULL=1 also
-#                       the broker under AddressSanitizer + UBSan (tools/sanitize.sh asan --quick)
-#                       and each fuzz target for 20 s (tools/fuzz.sh 20); CI does not set it yet.
+#                       handoff simulation and the chaos test (ctest). Then the instrumented stages,
+#                       each a build of its own, by TIDEMQ_TEST_FULL:
+#                         unset  none
+#                         1      all three: asan (tools/sanitize.sh asan --quick: the broker under
+#                                AddressSanitizer + UBSan), fuzz (tools/fuzz.sh 30: each fuzz target
+#                                for 30 s), tsan (tools/sanitize.sh tsan --quick: the unit tests and
+#                                the cluster integration files under ThreadSanitizer)
+#                         ci     one of them, by the commit count (git rev-list --count HEAD) modulo
+#                                3: 0 asan, 1 fuzz, 2 tsan; consecutive commits take turns. All three
+#                                would not fit CI's time budget on 2 cores.
+#                       TIDEMQ_STAGE=asan|fuzz|tsan picks the stage (with ci or 1).
 #   tools/dev.sh build  install what is missing and build
 #   tools/dev.sh packages  print the Debian packages the build and the tests need (for CI)
 # Extra arguments after `run` go to tidemq (e.g. --set log.level=debug), after `test` to ctest.
@@ -51,10 +59,25 @@ case "$cmd" in
     install_missing
     build
     (cd build && ctest --output-on-failure --timeout 900 "$@")
-    if [ -n "${TIDEMQ_TEST_FULL:-}" ]; then
-      tools/sanitize.sh asan --quick
-      tools/fuzz.sh 20
-    fi
+    stages=()
+    case "${TIDEMQ_TEST_FULL:-}" in
+      "") ;;
+      ci)
+        all=(asan fuzz tsan)
+        stages=("${all[$(( $(git rev-list --count HEAD 2>/dev/null || echo 0) % 3 ))]}")
+        ;;
+      *) stages=(asan fuzz tsan) ;;
+    esac
+    [ -n "${TIDEMQ_TEST_FULL:-}" ] && [ -n "${TIDEMQ_STAGE:-}" ] && stages=("$TIDEMQ_STAGE")
+    for stage in "${stages[@]}"; do
+      echo "== instrumented stage: $stage"
+      case "$stage" in
+        asan) tools/sanitize.sh asan --quick ;;
+        fuzz) tools/fuzz.sh 30 ;;
+        tsan) tools/sanitize.sh tsan --quick ;;
+        *) echo "unknown TIDEMQ_STAGE '$stage' (asan, fuzz or tsan)" >&2; exit 2 ;;
+      esac
+    done
     ;;
   build)
     install_missing
