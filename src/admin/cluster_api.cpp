@@ -40,6 +40,14 @@ void gather_nodes(cluster::Cluster& cluster, core::Broker& broker, const NodeInf
   }
 }
 
+// The HTTP status of a session migration that did not happen: no such session, a refusal that
+// the node's state explains (the client is connected, or clustering is off), or the cluster failed.
+int migration_error_status(const std::string& error) {
+  if (error.starts_with("no session")) return 404;
+  if (error.find("connected") != std::string::npos || error == cluster::Cluster::kClusteringOff) return 409;
+  return 502;
+}
+
 std::optional<cluster::Member> find_member(cluster::Cluster& cluster, const std::string& name) {
   for (auto& m : cluster.members())
     if (m.name == name) return m;
@@ -96,10 +104,7 @@ void register_cluster_api(Router& router, cluster::Cluster& cluster, core::Broke
     cluster.migrate_sessions({p.at("clientid")}, target, [reply](cluster::MigrationFailures failed) {
       if (failed.empty()) return reply(json_response(200, {{"code", 0}}));
       const std::string& error = failed.front().second;
-      const int status = error.starts_with("no session")                                                ? 404
-                         : error.find("connected") != std::string::npos || error == cluster::Cluster::kClusteringOff ? 409
-                                                                                                                    : 502;
-      reply(v4_error(status, error));
+      reply(v4_error(migration_error_status(error), error));
     });
   });
   router.add("GET", "/api/v4/routes", [&cluster](const HttpRequest&, const Params&) {

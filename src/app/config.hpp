@@ -16,6 +16,7 @@
 #include "cluster/cluster_settings.hpp"
 #include "core/broker_settings.hpp"
 #include "net/listener_limits.hpp"
+#include "tidemq/plugin/config_key.hpp"
 
 namespace tidemq::app {
 
@@ -103,15 +104,9 @@ struct Config {
   std::map<std::string, nlohmann::json> plugins;
 };
 
-// One documented key: its name (a '*' stands for one user-chosen level), type and default.
-struct KeySpec {
-  enum class Type { string, integer, boolean, string_array };
-  std::string name;
-  Type type;
-  std::string default_value;  // as written in the config file
-  std::int64_t min = 0;
-  std::int64_t max = 0;
-};
+// One documented key: its name (a '*' stands for one user-chosen level), type and default; the
+// same type a plugin declares its keys with.
+using KeySpec = plugin::ConfigKey;
 const std::vector<KeySpec>& config_keys();
 
 // Throws ConfigError. `env` is a null-terminated environ-style array (may be null). `plugin_keys`:

@@ -113,16 +113,6 @@ struct TimersImpl final : plugin::Timers {
   }
 };
 
-KeySpec::Type key_type(plugin::ConfigKey::Type t) {
-  switch (t) {
-    case plugin::ConfigKey::Type::integer: return KeySpec::Type::integer;
-    case plugin::ConfigKey::Type::boolean: return KeySpec::Type::boolean;
-    case plugin::ConfigKey::Type::string_array: return KeySpec::Type::string_array;
-    case plugin::ConfigKey::Type::string: break;
-  }
-  return KeySpec::Type::string;
-}
-
 }  // namespace
 
 std::vector<KeySpec> plugin_config_keys(const std::vector<std::unique_ptr<plugin::Plugin>>& plugins) {
@@ -130,12 +120,13 @@ std::vector<KeySpec> plugin_config_keys(const std::vector<std::unique_ptr<plugin
   for (const auto& p : plugins) {
     const std::string prefix = "plugins." + std::string(p->name()) + ".";
     keys.push_back(KeySpec{prefix + "enable", KeySpec::Type::boolean, "true"});
-    for (const auto& k : p->config_keys()) {
+    for (auto k : p->config_keys()) {
       if (k.name.empty() || k.name == "enable" || k.name.find_first_of(".*") != std::string::npos) {
         spdlog::warn("plugin {}: config key '{}' ignored (one word other than 'enable' expected)", p->name(), k.name);
         continue;
       }
-      keys.push_back(KeySpec{prefix + k.name, key_type(k.type), k.default_value, k.min, k.max});
+      k.name = prefix + k.name;
+      keys.push_back(std::move(k));
     }
   }
   return keys;

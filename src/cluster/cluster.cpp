@@ -1,5 +1,4 @@
 #include "cluster/cluster.hpp"
-#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +23,7 @@
 #include "cluster/session_handoff.hpp"
 #include "tidemq/util/atomic_file.hpp"
 #include "tidemq/util/prometheus.hpp"
+#include "tidemq/mqtt/reason_codes.hpp"
 
 namespace tidemq::cluster {
 

@@ -1,10 +1,11 @@
 #include "cluster/session_handoff.hpp"
-#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
 #include <fmt/format.h>
+
+#include "tidemq/mqtt/reason_codes.hpp"
 
 namespace tidemq::cluster {
 
@@ -85,7 +86,6 @@ std::size_t snapshot_bytes(const core::SessionSnapshot& snap) {
   return n;
 }
 
-constexpr std::uint8_t kServerUnavailable = mqtt::rc::server_unavailable;
 constexpr int kMaxHops = 8;                                      // forwarding addresses followed per connect
 constexpr std::chrono::seconds kForwardingLife{60};              // how long a node remembers where a session went
 
@@ -559,7 +559,7 @@ struct SessionHandoff::Impl {
   void refuse(std::uint64_t id, const std::string& why) {
     if (auto it = connects.find(id); it != connects.end())
       env.note(fmt::format("CONNECT of {} refused (0x88): {}", it->second.c, why));
-    answer(id, kServerUnavailable);
+    answer(id, mqtt::rc::server_unavailable);
   }
 
   // Answers a local connect (once) and forgets it; its connection then attaches.
@@ -1366,7 +1366,7 @@ struct SessionHandoff::Impl {
       env.note(fmt::format("CONNECT of {} refused (0x88): no answer from {} in time (the transfer goes on)", k.c,
                            k.source.empty() ? k.home : k.source));
       core::LocateResult res;
-      res.refuse = kServerUnavailable;
+      res.refuse = mqtt::rc::server_unavailable;
       auto done = std::move(k.done);
       done(std::move(res));
     }

@@ -1,7 +1,8 @@
 #include "core/session_registry.hpp"
-#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <algorithm>
+
+#include "tidemq/mqtt/reason_codes.hpp"
 
 namespace tidemq::core {
 

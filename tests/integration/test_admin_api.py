@@ -809,3 +809,30 @@ def test_https_listener_serves_the_api_with_auth(broker_factory, tmp_path):
             c.request("GET", "/api/v4/nodes")
         finally:
             c.close()
+
+
+def test_a_node_with_clustering_off_is_a_cluster_of_one(node, make_client, uid):
+    b, adm = node
+    [me] = adm.ok("GET", "/api/v4/nodes")["data"]
+    name = me["node"]
+    assert adm.ok("GET", "/api/v4/cluster")["data"] == {"running_nodes": [name], "stopped_nodes": []}
+    assert adm.ok("GET", "/api/v4/nodes/" + quote(name))["data"]["node"] == name
+    assert_v4_error(adm.get("/api/v4/nodes/other%40127.0.0.9"), 404, "node not found")
+    assert_v4_error(adm.post("/api/v4/cluster/join", {"node": "other@127.0.0.9"}), 409, "^clustering is off on this node")
+    assert_v4_error(adm.post("/api/v4/cluster/leave", {}), 409, "^clustering is off on this node")
+
+    cid = "lone-" + uid
+    c = make_client(b, client_id=cid, clean=False, props={"SessionExpiryInterval": 300})
+    c.subscribe("lone/" + uid, qos=1)
+    routes = adm.ok("GET", "/api/v4/routes")["data"]
+    assert {"topic": "lone/" + uid, "node": name} in routes, routes
+    c.disconnect()
+    assert client_info(adm, cid)["connected"] is False
+    # An offline session cannot move: to this node it is refused with the reason, elsewhere there is no node.
+    assert_v4_error(adm.post("/api/v4/clients/%s/migrate" % quote(cid), {"node": name}), 409, "^clustering is off")
+    assert_v4_error(adm.post("/api/v4/clients/%s/migrate" % quote(cid), {"node": "other@127.0.0.9"}), 404,
+                    "node not found")
+    assert client_info(adm, cid)["connected"] is False  # still here
+    assert adm.ok("DELETE", "/api/v4/clients/" + quote(cid)) == {"code": 0}
+    assert client_info(adm, cid) is None
+    assert_v4_error(adm.delete("/api/v4/clients/" + quote(cid)), 404, "client not found")

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tidemq/cluster/types.hpp"
+#include "tidemq/plugin/config_key.hpp"
 #include "tidemq/core/types.hpp"
 #include "tidemq/util/clock.hpp"
 
@@ -113,19 +114,6 @@ struct Timers {
   virtual Registration after(util::Duration delay, std::function<void()> fn) = 0;
 };
 
-// A key of a plugin's own config section, `plugins.<plugin>.<name>`: in the config file, as
-// TIDEMQ_PLUGINS__<PLUGIN>__<NAME> in the environment, or with --set. The node checks every value
-// against its key (type, range) and refuses to start, naming where it came from, on a bad value or
-// on a key that no plugin declared. Every plugin also has `plugins.<plugin>.enable` (default true).
-struct ConfigKey {
-  enum class Type { string, integer, boolean, string_array };
-  std::string name;           // one level: no dots
-  Type type = Type::string;
-  std::string default_value;  // as written in the config file: "\"text\"", "10", "true", "[]"
-  std::int64_t min = 0;       // integers: the allowed range
-  std::int64_t max = 0;
-};
-
 struct PluginContext {
   BrokerServices& broker;
   ClusterServices& cluster;
@@ -141,6 +129,10 @@ struct PluginContext {
 struct Plugin {
   virtual ~Plugin() = default;
   virtual std::string_view name() const noexcept = 0;  // also its config section: plugins.<name>
+  // The keys of its config section, `plugins.<name>.<key>` (config file, TIDEMQ_PLUGINS__<NAME>__<KEY>,
+  // --set). The node checks every value against its key and refuses to start, naming where it came
+  // from, on a bad value or a key no plugin declared. `plugins.<name>.enable` (default true) is the
+  // host's and needs no declaring.
   virtual std::vector<ConfigKey> config_keys() const { return {}; }
   // Registers hooks, routes and RPC methods; runs before any listener accepts MQTT traffic, so a
   // plugin can refuse connections from the first one (the evacuation restored from disk does).

@@ -1,12 +1,12 @@
 #include "rebalance/agent/eviction_agent.hpp"
-#include "tidemq/mqtt/reason_codes.hpp"
 
 #include <atomic>
+
+#include "tidemq/mqtt/reason_codes.hpp"
 
 namespace tidemq::rebalance {
 
 namespace {
-constexpr std::uint8_t kUseAnotherServer = mqtt::rc::use_another_server;
 constexpr int kAdmissionPriority = 110;  // after the built-in checks, before others
 }  // namespace
 
@@ -41,7 +41,7 @@ EvictionAgent::~EvictionAgent() { admission_hook_.reset(); }
 
 void EvictionAgent::publish_refusal() {
   std::optional<core::AdmissionRefusal> r;
-  if (kind_ && !allow_connections_) r = core::AdmissionRefusal{kUseAnotherServer, server_reference_};
+  if (kind_ && !allow_connections_) r = core::AdmissionRefusal{mqtt::rc::use_another_server, server_reference_};
   std::atomic_store(&refusal_, std::make_shared<const std::optional<core::AdmissionRefusal>>(std::move(r)));
 }
 
@@ -73,7 +73,7 @@ std::optional<core::AdmissionRefusal> EvictionAgent::admission() const { return 
 std::size_t EvictionAgent::evict_connections(std::size_t n) {
   if (!kind_ || n == 0) return 0;
   if (!pick_reference_) {
-    const std::size_t told = broker_.evict_connections(n, core::DisconnectInfo{kUseAnotherServer, server_reference_});
+    const std::size_t told = broker_.evict_connections(n, core::DisconnectInfo{mqtt::rc::use_another_server, server_reference_});
     totals_.connections_evicted += told;
     return told;
   }
@@ -81,7 +81,7 @@ std::size_t EvictionAgent::evict_connections(std::size_t n) {
   std::size_t told = 0;
   for (; told < n; ++told) {
     auto ref = pick_reference_();
-    if (broker_.evict_connections(1, core::DisconnectInfo{kUseAnotherServer, ref ? ref : server_reference_}) == 0) break;
+    if (broker_.evict_connections(1, core::DisconnectInfo{mqtt::rc::use_another_server, ref ? ref : server_reference_}) == 0) break;
   }
   totals_.connections_evicted += told;
   return told;

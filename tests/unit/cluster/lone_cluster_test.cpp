@@ -78,9 +78,15 @@ TEST_CASE("cluster of one: join, leave and migration are refused", "[unit][clust
   n.cluster.migrate_sessions({"a", "b"}, "lone@127.0.0.1", [&](cluster::MigrationFailures f) { failed = std::move(f); });
   REQUIRE(failed.size() == 2);
   CHECK(failed[0] == std::pair<std::string, std::string>{"a", cluster::Cluster::kClusteringOff});
-  n.cluster.find_client("nobody", [&](std::string node, std::string error) {
-    CHECK(node.empty());
-    CHECK(error.empty());
+  bool found = false;
+  std::string owner = "unset", error = "unset";
+  n.cluster.find_client("nobody", [&](std::string node, std::string e) {
+    found = true;
+    owner = std::move(node);
+    error = std::move(e);
   });
   n.ctx.run();
+  REQUIRE(found);
+  CHECK(owner.empty());
+  CHECK(error.empty());
 }
